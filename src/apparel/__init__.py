@@ -1,0 +1,1 @@
+"""apparel: unified apparel embeddings, progressive attribute branches and the MLOps around them."""

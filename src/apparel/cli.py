@@ -1,0 +1,95 @@
+"""The one command line for everything a user does: ``apparel --help``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from apparel.config import Config, load_config
+
+app = typer.Typer(help="Apparel recognition MLOps: data, training, registry, pipelines.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+state: dict[str, Config] = {}
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="YAML overrides (configs/*.yaml).")]
+
+
+@app.callback()
+def main_options(config: ConfigOption = None) -> None:
+    """Options every command shares."""
+    state["config"] = load_config(config)
+
+
+def config() -> Config:
+    return state.get("config") or load_config()
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option(help="Folder for images and labels.csv.")] = Path("runs/catalog"),
+    products_per_vertical: Annotated[int | None, typer.Option(help="Products per vertical.")] = None,
+    views: Annotated[int | None, typer.Option(help="Views per product.")] = None,
+    missing_label_rate: Annotated[float | None, typer.Option(help="Fraction of attribute labels blanked.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed (same seed, same catalog).")] = None,
+) -> None:
+    """Draw the synthetic garment catalog (the embedded default data set)."""
+    from apparel.stages import generate_stage
+
+    overrides = {"products_per_vertical": products_per_vertical, "views_per_product": views,
+                 "missing_label_rate": missing_label_rate, "seed": seed}
+    labels = generate_stage(config(), out, {k: v for k, v in overrides.items() if v is not None})
+    typer.echo(f"catalog written: {labels}")
+
+
+@app.command()
+def ingest(
+    source: Annotated[Path, typer.Argument(help="Catalog folder (or CSV file for --adapter csv).")],
+    out: Annotated[Path, typer.Option(help="Folder for manifest.csv, quarantine.csv, dataset.json.")] = Path(
+        "runs/dataset"),
+    adapter: Annotated[str, typer.Option(help="manifest, csv, fashion-products, deepfashion-inshop, "
+                                              "deepfashion-category or folder.")] = "manifest",
+) -> None:
+    """Validate a catalog into the manifest schema; bad files go to a quarantine report."""
+    from apparel.stages import ingest_stage
+
+    dataset, reused = ingest_stage(config(), source, out, adapter)
+    info = dataset.info
+    state_word = "unchanged, reused" if reused else "ingested"
+    typer.echo(f"{state_word}: {info.counts['images']['total']} images, {info.counts['products']['total']} products, "
+               f"{info.quarantined} quarantined (see {out / 'quarantine.csv'}), version {info.version}")
+
+
+@app.command()
+def run(
+    workdir: Annotated[Path, typer.Option(help="Where the run writes everything.")] = Path("runs"),
+) -> None:
+    """The main job on the embedded default: synthetic catalog end to end."""
+    from apparel.stages import main_job
+
+    for line in main_job(config(), workdir):
+        typer.echo(line)
+
+
+def main() -> None:
+    """Entry point: a user error is one line on stderr and a non-zero exit, never a traceback."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        app(standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except Exception as error:  # noqa: BLE001 - the CLI's contract: one line, non-zero exit
+        if os.environ.get("APPAREL_DEBUG"):
+            raise
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        typer.echo(f"error: {message}", err=True)
+        sys.exit(1)

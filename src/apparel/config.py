@@ -1,0 +1,143 @@
+"""Typed configuration shared by the CLI, the kfp components and the services.
+
+Defaults live here and are documented field by field; YAML files under ``configs/`` hold only
+overrides (nanoGPT style). Environment variables override both: ``APPAREL__TRAIN__EPOCHS=3``
+sets ``config.train.epochs``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+ENV_PREFIX = "APPAREL__"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SyntheticConfig(Section):
+    products_per_vertical: int = Field(60, description="Products drawn per vertical.")
+    views_per_product: int = Field(4, description="Views (pose, scale, crop, light) rendered per product.")
+    image_size: int = Field(128, description="Side of the square images in pixels.")
+    missing_label_rate: float = Field(0.0, description="Fraction of attribute labels blanked at random.")
+    seed: int = Field(0, description="Seed: the same seed gives the same catalog, byte for byte.")
+
+
+class DataConfig(Section):
+    root: Path = Field(Path("runs/data"), description="Where generated catalogs and ingested datasets go.")
+    source: str = Field("synthetic", description="'synthetic' or a path to a catalog.")
+    adapter: str = Field("manifest", description="Catalog layout: manifest, csv, fashion-products, ...")
+    vertical_map: dict[str, str] = Field(
+        default_factory=lambda: {
+            "Topwear": "tops",
+            "Bottomwear": "bottoms",
+            "Dress": "dresses",
+            "Shoes": "shoes",
+            "Flip Flops": "shoes",
+            "Sandal": "shoes",
+            "Bags": "bags",
+            "Watches": "watches",
+        },
+        description="Source category (e.g. subCategory) to vertical; unmapped rows are quarantined.",
+    )
+    split_fractions: tuple[float, float, float] = Field((0.7, 0.1, 0.2), description="train/val/test.")
+    split_seed: int = Field(0, description="Salt of the product-id hash that assigns splits.")
+    max_image_pixels: int = Field(40_000_000, description="Larger declared images are decompression bombs.")
+    synthetic: SyntheticConfig = SyntheticConfig()
+
+
+class ModelConfig(Section):
+    backbone: Literal["resnet18", "resnet34", "resnet50"] = "resnet18"
+    weights: str = Field("none", description="'none' or a local checkpoint path; nothing is downloaded.")
+    embedding_dim: int = 64
+    image_size: int = Field(64, description="Input side the model sees (images are resized).")
+    width: float = Field(0.25, description="Channel multiplier of the backbone (1.0 = torchvision size).")
+
+
+class TrainConfig(Section):
+    epochs: int = 6
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    batch_p: int = Field(16, description="Products (or classes) per P×K batch.")
+    batch_k: int = Field(4, description="Views per product in a P×K batch.")
+    margin: float = 0.2
+    miner: Literal["batch_hard", "semi_hard"] = "batch_hard"
+    num_workers: int = Field(1, description="Ray Train workers per specialist.")
+    use_gpu: Literal["auto", "true", "false"] = "auto"
+    cpus_per_worker: int = 1
+    seed: int = 0
+    distill_epochs: int = 8
+    attribute_epochs: int = 4
+    finetune_epochs: int = 2
+    freeze_base: bool = True
+
+
+class RegistryConfig(Section):
+    tracking_uri: str = Field("sqlite:///runs/mlflow.db", description="MLflow tracking URI.")
+    artifact_root: Path = Field(Path("runs/mlartifacts"), description="Artefact store for the sqlite default.")
+    experiment: str = "apparel"
+    model_name: str = "apparel-unified"
+    recall_tolerance: float = Field(0.02, description="Largest allowed drop of any vertical's Recall@1.")
+    accuracy_tolerance: float = Field(0.02, description="Largest allowed drop of any attribute's accuracy.")
+    review_mode: bool = Field(False, description="Leave every candidate as challenger until approved.")
+
+
+class PipelineConfig(Section):
+    kfp_host: str = Field("", description="KFP API endpoint for `apparel pipeline submit`.")
+    base_image: str = Field("python:3.11-slim", description="Image the components run in on a cluster.")
+    retrain_cron: str = Field("0 0 3 * * 1", description="Cron (with seconds) of scheduled retraining.")
+    namespace: str = "apparel"
+    ray_image: str = "rayproject/ray:2.40.0-py311"
+    ray_gpu_workers: int = 1
+
+
+class Config(Section):
+    mode: Literal["local", "cluster"] = "local"
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    registry: RegistryConfig = RegistryConfig()
+    pipeline: PipelineConfig = PipelineConfig()
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        *parents, leaf = name[len(ENV_PREFIX) :].lower().split("__")
+        node = overrides
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value) if value else value
+    return overrides
+
+
+def load_config(path: Path | str | None = None, environ: dict[str, str] | None = None) -> Config:
+    """Defaults, then the YAML file's overrides, then ``APPAREL__*`` environment variables."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        values = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"config file {path} must hold a mapping")
+    values = _deep_merge(values, _env_overrides(dict(os.environ if environ is None else environ)))
+    return Config.model_validate(values)

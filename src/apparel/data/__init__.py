@@ -1,0 +1,1 @@
+"""Data: the synthetic catalog, catalog adapters, ingest and the tensors training reads."""
