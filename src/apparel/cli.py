@@ -64,6 +64,47 @@ def ingest(
                f"{info.quarantined} quarantined (see {out / 'quarantine.csv'}), version {info.version}")
 
 
+DatasetArg = Annotated[Path, typer.Argument(help="Ingested dataset folder (from `apparel ingest`).")]
+
+
+@app.command("train-specialists")
+def train_specialists(
+    dataset: DatasetArg,
+    out: Annotated[Path, typer.Option(help="Folder for one model per vertical.")] = Path("runs/specialists"),
+    vertical: Annotated[list[str] | None, typer.Option(help="Only these verticals (repeatable).")] = None,
+) -> None:
+    """Train one triplet-loss specialist per vertical on Ray Train (resumes a killed run)."""
+    from apparel.stages import train_specialists_stage
+
+    for name, path in train_specialists_stage(config(), dataset, out, vertical).items():
+        typer.echo(f"specialist {name}: {path}")
+
+
+@app.command()
+def distill(
+    dataset: DatasetArg,
+    specialists: Annotated[Path, typer.Option(help="Folder train-specialists wrote.")] = Path("runs/specialists"),
+    out: Annotated[Path, typer.Option(help="Folder for the unified model.")] = Path("runs/unified"),
+) -> None:
+    """Train the unified model to regress each image's specialist embedding (L2)."""
+    from apparel.stages import distill_stage
+
+    typer.echo(f"unified model: {distill_stage(config(), dataset, specialists, out)}")
+
+
+@app.command()
+def retrieval(
+    dataset: DatasetArg,
+    model: Annotated[Path, typer.Option(help="Model folder (spec.json + weights.pt).")] = Path("runs/unified/model"),
+    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+) -> None:
+    """Recall@1/5/10/20 and MAP@R per vertical of one embedding model."""
+    from apparel.stages import retrieval_stage
+
+    for vertical, scores in retrieval_stage(config(), dataset, model, split).items():
+        typer.echo(f"{vertical:>10}  " + "  ".join(f"{k}={v:.3f}" for k, v in scores.items() if k != "queries"))
+
+
 @app.command()
 def run(
     workdir: Annotated[Path, typer.Option(help="Where the run writes everything.")] = Path("runs"),

@@ -46,6 +46,8 @@ class DataConfig(Section):
         },
         description="Source category (e.g. subCategory) to vertical; unmapped rows are quarantined.",
     )
+    label: str = Field("product_id", description="What counts as 'the same item' for triplets and retrieval: "
+                       "a column, or columns joined by '+' (e.g. 'articleType+baseColour').")
     split_fractions: tuple[float, float, float] = Field((0.7, 0.1, 0.2), description="train/val/test.")
     split_seed: int = Field(0, description="Salt of the product-id hash that assigns splits.")
     max_image_pixels: int = Field(40_000_000, description="Larger declared images are decompression bombs.")
@@ -57,11 +59,11 @@ class ModelConfig(Section):
     weights: str = Field("none", description="'none' or a local checkpoint path; nothing is downloaded.")
     embedding_dim: int = 64
     image_size: int = Field(64, description="Input side the model sees (images are resized).")
-    width: float = Field(0.25, description="Channel multiplier of the backbone (1.0 = torchvision size).")
 
 
 class TrainConfig(Section):
     epochs: int = 6
+    steps_per_epoch: int = Field(25, description="P×K batches per epoch (per run, split across workers).")
     lr: float = 2e-3
     weight_decay: float = 1e-4
     batch_p: int = Field(16, description="Products (or classes) per P×K batch.")

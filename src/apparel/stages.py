@@ -45,3 +45,41 @@ def main_job(config: Config, workdir: Path) -> Iterator[str]:
     labels = generate_stage(config, workdir / "catalog")
     dataset, _ = ingest_stage(config, labels.parent, workdir / "dataset")
     yield f"dataset {dataset.info.version}: {dataset.info.counts['images']['total']} images"
+
+
+def train_specialists_stage(config: Config, dataset_root: Path, out_dir: Path,
+                            verticals: list[str] | None = None) -> dict[str, Path]:
+    from apparel.train.specialists import train_specialists
+
+    known = Dataset.load(dataset_root).verticals
+    unknown = sorted(set(verticals or []) - set(known))
+    if unknown:
+        raise ValueError(f"unknown vertical(s) {unknown} (dataset has: {', '.join(known)})")
+    return train_specialists(config, dataset_root, out_dir, verticals or None)
+
+
+def specialists_in(folder: Path) -> dict[str, Path]:
+    """The specialist model folders under ``folder`` (one per vertical, as train-specialists writes)."""
+    found = {p.parent.name: p.parent for p in sorted(folder.glob("*/spec.json")) if "+" not in p.parent.name}
+    if not found:
+        raise FileNotFoundError(f"no specialist models in {folder}: run `apparel train-specialists` first")
+    return found
+
+
+def distill_stage(config: Config, dataset_root: Path, specialists_dir: Path, out_dir: Path) -> Path:
+    from apparel.train.distill import distill_unified
+
+    return distill_unified(config, dataset_root, specialists_in(specialists_dir), out_dir)
+
+
+def retrieval_stage(config: Config, dataset_root: Path, model_dir: Path, split: str = "test"
+                    ) -> dict[str, dict[str, float]]:
+    """Per-vertical Recall@K and MAP@R of one model (unified or all-in-one) on a split."""
+    from apparel.evaluation.embeddings import evaluate_models
+    from apparel.models.embedding import EmbeddingNet
+
+    if not (model_dir / "spec.json").is_file():
+        raise FileNotFoundError(f"no model at {model_dir} (spec.json missing)")
+    dataset = Dataset.load(dataset_root)
+    model = EmbeddingNet.load(model_dir)
+    return evaluate_models({v: model for v in dataset.verticals}, dataset.split(split), config.data.label)

@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 REQUIRED = ("image", "product_id", "vertical")
@@ -68,3 +69,14 @@ class Dataset:
         if name in self.info.multilabel:
             values = values.str.split(MULTILABEL_SEPARATOR).explode()
         return sorted(set(values) - {""})
+
+
+def label_values(frame: pd.DataFrame, label: str) -> np.ndarray:
+    """One string per row for a label spec: a column, or columns joined by '+'; missing stays None."""
+    columns = label.split("+")
+    unknown = [c for c in columns if c not in frame.columns]
+    if unknown:
+        raise ValueError(f"unknown label column(s) {unknown}")
+    parts = frame[columns]
+    joined = parts.astype(str).agg("+".join, axis=1)
+    return np.where(parts.isna().any(axis=1), None, joined).astype(object)

@@ -1,0 +1,1 @@
+"""Evaluation: retrieval (Recall@K, MAP@R) and attribute metrics."""

@@ -1,0 +1,6 @@
+"""Losses: one per file, each a module returning one scalar tensor."""
+
+from apparel.losses.embedding_regression import EmbeddingRegressionLoss
+from apparel.losses.triplet import TripletMarginLoss
+
+__all__ = ["EmbeddingRegressionLoss", "TripletMarginLoss"]

@@ -1,0 +1,1 @@
+"""Models: the embedding network and the attribute branches on its trunk."""

@@ -1,0 +1,1 @@
+"""Training: the plain loop, Ray Train runs, specialists, the unified student."""

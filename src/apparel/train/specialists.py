@@ -1,0 +1,47 @@
+"""Specialists: one triplet model per vertical (or per group of verticals), trained side by side."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from apparel.config import Config
+from apparel.data.manifest import Dataset
+from apparel.train.embedding_job import make_job, run_concurrently
+
+
+def group_name(group: list[str]) -> str:
+    return "+".join(group)
+
+
+def train_groups(config: Config, dataset_root: Path, groups: list[list[str]], out_dir: Path, prefix: str
+                 ) -> dict[str, Path]:
+    """One triplet model per group of verticals; returns {group name: model folder under out_dir}."""
+    version = Dataset.load(dataset_root).info.version
+    jobs = [make_job(config, f"{prefix}-{group_name(g)}-{version}", dataset_root, g, "triplet") for g in groups]
+    models = run_concurrently(jobs, config, out_dir / "ray")
+    placed = {}
+    for group, model in zip(groups, models, strict=True):
+        target = out_dir / group_name(group)
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(model, target)
+        placed[group_name(group)] = target
+    return placed
+
+
+def train_specialists(config: Config, dataset_root: Path, out_dir: Path, verticals: list[str] | None = None
+                      ) -> dict[str, Path]:
+    """One specialist per vertical: {vertical: model folder}."""
+    verticals = verticals or Dataset.load(dataset_root).verticals
+    return train_groups(config, dataset_root, [[v] for v in verticals], out_dir, "specialist")
+
+
+def train_all_in_one(config: Config, dataset_root: Path, out_dir: Path) -> Path:
+    """The baseline: one triplet model over every vertical at once."""
+    verticals = Dataset.load(dataset_root).verticals
+    return train_groups(config, dataset_root, [verticals], out_dir, "all-in-one")[group_name(verticals)]
+
+
+def contiguous_groups(verticals: list[str], size: int) -> list[list[str]]:
+    """Verticals cut into groups of ``size`` (the last may be smaller), for the sweet-spot study."""
+    return [verticals[i : i + size] for i in range(0, len(verticals), size)]
