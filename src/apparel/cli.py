@@ -93,6 +93,36 @@ def distill(
 
 
 @app.command()
+def attributes(
+    dataset: DatasetArg,
+    unified: Annotated[Path, typer.Option(help="Unified model folder.")] = Path("runs/unified/model"),
+    out: Annotated[Path, typer.Option(help="Folder for the model with attribute branches.")] = Path("runs/attributes"),
+    attribute: Annotated[list[str] | None, typer.Option(help="Only these attributes, in this order.")] = None,
+) -> None:
+    """Add attribute branches one at a time on the unified model (masked losses; resumes)."""
+    from apparel.stages import attributes_stage
+
+    typer.echo(f"model with attributes: {attributes_stage(config(), dataset, unified, out, attribute)}")
+
+
+@app.command("add-attribute")
+def add_attribute(
+    name: Annotated[str, typer.Argument(help="Attribute column of the dataset to add.")],
+    dataset: DatasetArg,
+    model: Annotated[Path, typer.Option(help="Model folder with attribute branches.")] = Path(
+        "runs/attributes/model"),
+    out: Annotated[Path, typer.Option(help="Folder for the new model.")] = Path("runs/attributes/added"),
+    finetune: Annotated[bool, typer.Option(help="Also fine-tune the base (embedding changes; re-checked).")] = False,
+) -> None:
+    """Train just one new branch on an existing model; its embedding stays identical unless --finetune."""
+    from apparel.stages import add_attribute_stage
+
+    path, check = add_attribute_stage(config(), dataset, model, name, out, finetune)
+    typer.echo(f"new model: {path}  val Recall@1 {check['val_recall@1_before']:.3f} -> "
+               f"{check['val_recall@1_after']:.3f}")
+
+
+@app.command()
 def retrieval(
     dataset: DatasetArg,
     model: Annotated[Path, typer.Option(help="Model folder (spec.json + weights.pt).")] = Path("runs/unified/model"),

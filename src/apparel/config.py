@@ -75,9 +75,11 @@ class TrainConfig(Section):
     cpus_per_worker: int = 1
     seed: int = 0
     distill_epochs: int = 8
-    attribute_epochs: int = 4
-    finetune_epochs: int = 2
-    freeze_base: bool = True
+    attribute_branch_steps: int = Field(60, description="Steps training each new attribute branch alone.")
+    attribute_finetune_steps: int = Field(40, description="End-to-end steps after each branch is added.")
+    freeze_base: bool = Field(False, description="Keep the unified trunk fixed while adding branches.")
+    attribute_width: int = Field(64, description="Channels of each attribute branch.")
+    attribute_attention: bool = Field(False, description="Channel-wise attention inside each branch.")
 
 
 class RegistryConfig(Section):

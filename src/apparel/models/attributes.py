@@ -1,0 +1,126 @@
+"""Attribute branches on the unified model's trunk ("Progressive Fashion Attribute Extraction").
+
+An :class:`ApparelNet` is the embedding network plus one small branch per attribute, all fed by the
+same trunk feature map, so a single forward pass yields the embedding and every attribute.
+Branches are added one at a time; a new branch starts from the previous one's weights wherever the
+shapes agree.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import nn
+
+from apparel.models.embedding import FEATURE_DIMS, EmbeddingNet, EmbeddingSpec
+
+
+@dataclass
+class AttributeSpec:
+    name: str
+    classes: list[str]
+    kind: Literal["categorical", "multilabel"] = "categorical"
+
+
+class ChannelAttention(nn.Module):
+    """Squeeze-and-excitation: reweights channels from their global average."""
+
+    def __init__(self, channels: int, reduction: int = 4) -> None:
+        super().__init__()
+        self.gate = nn.Sequential(nn.Linear(channels, channels // reduction), nn.ReLU(),
+                                  nn.Linear(channels // reduction, channels), nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(x.mean(dim=(2, 3)))[:, :, None, None]
+
+
+class AttributeBranch(nn.Module):
+    """1×1 reduce → 3×3 conv → (attention) → pool → classifier: small next to the trunk."""
+
+    def __init__(self, in_channels: int, n_classes: int, width: int = 64, attention: bool = False) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+            ChannelAttention(width) if attention else nn.Identity(),
+        )
+        self.classifier = nn.Linear(width, n_classes)
+
+    def forward(self, feature_map: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(feature_map).mean(dim=(2, 3)))
+
+    def init_from(self, previous: AttributeBranch) -> int:
+        """Copies every tensor whose shape matches; returns how many were copied."""
+        own = self.state_dict()
+        shared = {k: v for k, v in previous.state_dict().items() if k in own and own[k].shape == v.shape}
+        self.load_state_dict(shared, strict=False)
+        return len(shared)
+
+
+@dataclass
+class ApparelSpec:
+    base: EmbeddingSpec
+    attributes: list[AttributeSpec] = field(default_factory=list)
+    branch_width: int = 64
+    attention: bool = False
+
+
+class ApparelNet(nn.Module):
+    def __init__(self, spec: ApparelSpec, base: EmbeddingNet | None = None) -> None:
+        super().__init__()
+        self.spec = spec
+        self.base = base or EmbeddingNet(spec.base)
+        self.branches = nn.ModuleDict()
+        for attribute in spec.attributes:
+            self.branches[attribute.name] = self._new_branch(attribute)
+
+    def _new_branch(self, attribute: AttributeSpec) -> AttributeBranch:
+        return AttributeBranch(FEATURE_DIMS[self.spec.base.backbone], len(attribute.classes), self.spec.branch_width,
+                               self.spec.attention)
+
+    def add_branch(self, attribute: AttributeSpec) -> AttributeBranch:
+        """Adds one branch, initialised from the latest branch where shapes allow."""
+        if attribute.name in self.branches:
+            raise ValueError(f"attribute '{attribute.name}' already has a branch")
+        branch = self._new_branch(attribute)
+        if len(self.branches):
+            branch.init_from(list(self.branches.values())[-1])
+        self.branches[attribute.name] = branch.to(next(self.base.parameters()).device)
+        self.spec.attributes.append(attribute)
+        return branch
+
+    def forward_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        feature_map = self.base.feature_map(images)
+        return self.base.embed_features(feature_map), {n: b(feature_map) for n, b in self.branches.items()}
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One pass: ``embedding`` plus each attribute's probabilities (softmax or sigmoid)."""
+        embedding, logits = self.forward_logits(images)
+        outputs = {"embedding": embedding}
+        for attribute in self.spec.attributes:
+            scores = logits[attribute.name]
+            outputs[attribute.name] = scores.sigmoid() if attribute.kind == "multilabel" else scores.softmax(1)
+        return outputs
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "spec.json").write_text(json.dumps({"apparel": asdict(self.spec)}))
+        torch.save(self.state_dict(), directory / "weights.pt")
+
+    @classmethod
+    def load(cls, directory: Path) -> ApparelNet:
+        raw = json.loads((Path(directory) / "spec.json").read_text())["apparel"]
+        base = EmbeddingSpec(**{**raw.pop("base"), "weights": "none"})
+        spec = ApparelSpec(base=base, attributes=[AttributeSpec(**a) for a in raw.pop("attributes")], **raw)
+        model = cls(spec)
+        model.load_state_dict(torch.load(Path(directory) / "weights.pt", map_location="cpu", weights_only=True))
+        return model.eval()
+
+
+def from_embedding(base: EmbeddingNet, branch_width: int = 64, attention: bool = False) -> ApparelNet:
+    """An ApparelNet with no branches yet around a trained embedding model."""
+    return ApparelNet(ApparelSpec(base=base.spec, branch_width=branch_width, attention=attention), base=base)

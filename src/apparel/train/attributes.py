@@ -1,0 +1,182 @@
+"""Progressive attribute training and its two baselines, all with losses masked on missing labels.
+
+Progressive: add a branch (initialised from the previous one), train it alone, then fine-tune every
+branch so far (and the base unless frozen) end to end. When the base is not frozen, an L2 term
+keeps the embedding near the unified model's, so retrieval holds while attributes improve.
+Baselines under the same trunk initialisation and step budget: one model per attribute, and one
+multi-label model whose single shared head predicts every attribute.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from apparel.config import TrainConfig
+from apparel.data.dataset import normalize
+from apparel.data.manifest import MULTILABEL_SEPARATOR, Dataset
+from apparel.losses.masked import MISSING, MaskedBinaryCrossEntropy, MaskedCrossEntropy
+from apparel.models.attributes import ApparelNet, AttributeSpec, from_embedding
+from apparel.models.embedding import FEATURE_DIMS, EmbeddingNet
+from apparel.train.loop import augment
+
+
+@dataclass
+class AttributeSchedule:
+    branch_steps: int = 60  # new branch alone
+    finetune_steps: int = 40  # all branches so far (+ base unless frozen)
+    batch_size: int = 64
+    lr: float = 2e-3
+    base_lr: float = 2e-4
+    embedding_weight: float = 1.0  # L2 pull of the embedding towards the unified model's
+    freeze_base: bool = False
+    seed: int = 0
+
+
+def schedule_from(train: TrainConfig, freeze_base: bool | None = None) -> AttributeSchedule:
+    return AttributeSchedule(branch_steps=train.attribute_branch_steps, finetune_steps=train.attribute_finetune_steps,
+                             batch_size=train.batch_p * train.batch_k, seed=train.seed,
+                             freeze_base=train.freeze_base if freeze_base is None else freeze_base)
+
+
+def attribute_specs(dataset: Dataset, names: Iterable[str]) -> list[AttributeSpec]:
+    specs = []
+    for name in names:
+        if name not in dataset.info.attributes:
+            raise ValueError(f"unknown attribute '{name}' (dataset has: {', '.join(dataset.info.attributes)})")
+        classes = dataset.attribute_values(name)
+        if len(classes) < 2:
+            raise ValueError(f"attribute '{name}' has fewer than two classes")
+        kind = "multilabel" if name in dataset.info.multilabel else "categorical"
+        specs.append(AttributeSpec(name, classes, kind))
+    return specs
+
+
+def encode_targets(frame: pd.DataFrame, specs: list[AttributeSpec]) -> dict[str, torch.Tensor]:
+    """Categorical: class index or -1; multi-label: 0/1 rows, all -1 where unlabelled."""
+    targets = {}
+    for spec in specs:
+        values = frame[spec.name]
+        index = {c: i for i, c in enumerate(spec.classes)}
+        if spec.kind == "categorical":
+            targets[spec.name] = torch.tensor([index.get(v, MISSING) if v is not None else MISSING for v in values])
+            continue
+        rows = torch.full((len(frame), len(spec.classes)), MISSING, dtype=torch.long)
+        for i, value in enumerate(values):
+            if value is not None:
+                rows[i] = 0
+                rows[i, [index[c] for c in value.split(MULTILABEL_SEPARATOR) if c in index]] = 1
+        targets[spec.name] = rows
+    return targets
+
+
+def loss_for(spec: AttributeSpec) -> nn.Module:
+    return MaskedBinaryCrossEntropy() if spec.kind == "multilabel" else MaskedCrossEntropy()
+
+
+class SharedHeadNet(nn.Module):
+    """The multi-label baseline: one linear head over pooled trunk features for all attributes."""
+
+    def __init__(self, base: EmbeddingNet, specs: list[AttributeSpec]) -> None:
+        super().__init__()
+        self.base, self.specs = base, specs
+        self.head = nn.Linear(FEATURE_DIMS[base.spec.backbone], sum(len(s.classes) for s in specs))
+
+    def forward_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        feature_map = self.base.feature_map(images)
+        logits = self.head(feature_map.mean(dim=(2, 3)))
+        sizes = [len(s.classes) for s in self.specs]
+        return self.base.embed_features(feature_map), dict(zip([s.name for s in self.specs],
+                                                                logits.split(sizes, 1), strict=True))
+
+
+def train_heads(model: nn.Module, specs: list[AttributeSpec], images: torch.Tensor, targets: dict[str, torch.Tensor],
+                steps: int, schedule: AttributeSchedule, train_base: bool, anchor: torch.Tensor | None = None,
+                only: nn.Module | None = None) -> float:
+    """``steps`` masked multi-head steps. ``only`` restricts training to one module (a new branch);
+    ``anchor`` (N×D unified embeddings) adds the embedding-preservation term."""
+    trainable = only or model
+    base_ids = {id(p) for p in model.base.parameters()}
+    head_params = [p for p in trainable.parameters() if id(p) not in base_ids]
+    groups = [{"params": head_params, "lr": schedule.lr}]
+    if train_base and only is None:
+        groups.append({"params": list(model.base.parameters()), "lr": schedule.base_lr})
+    optimizer = torch.optim.AdamW(groups, weight_decay=1e-4)
+    losses = {s.name: loss_for(s) for s in specs}
+    rng = np.random.default_rng(schedule.seed)
+    # Only what trains may update BatchNorm statistics: a frozen base or an untouched branch
+    # must give the same outputs afterwards.
+    model.eval()
+    trainable.train()
+    if not train_base:
+        model.base.eval()
+    total = 0.0
+    for _ in range(steps):
+        batch = torch.from_numpy(rng.choice(len(images), min(schedule.batch_size, len(images)), replace=False))
+        embedding, logits = model.forward_logits(normalize(augment(images[batch])))
+        loss = sum(losses[s.name](logits[s.name], targets[s.name][batch]) for s in specs)
+        if anchor is not None and train_base:
+            loss = loss + schedule.embedding_weight * (embedding - anchor[batch]).pow(2).sum(1).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += float(loss)
+    model.eval()
+    return total / max(1, steps)
+
+
+def _freeze(module: nn.Module, frozen: bool) -> None:
+    for parameter in module.parameters():
+        parameter.requires_grad_(not frozen)
+
+
+def train_progressive(model: ApparelNet, specs: list[AttributeSpec], images: torch.Tensor,
+                      targets: dict[str, torch.Tensor], schedule: AttributeSchedule,
+                      anchor: torch.Tensor | None = None, log=print,
+                      on_branch: Callable[[ApparelNet], None] | None = None, tune_existing: bool = True
+                      ) -> ApparelNet:
+    """Adds the branches one at a time: new branch alone, then end-to-end fine-tuning of every
+    branch so far (only the new one when ``tune_existing`` is off, as add-attribute needs to keep
+    existing outputs). ``on_branch`` runs after each one (the stage saves a resumable model)."""
+    _freeze(model.base, schedule.freeze_base)
+    for spec in specs:
+        branch = model.add_branch(spec)
+        so_far = [a for a in model.spec.attributes if a.name in targets] if tune_existing else [spec]
+        alone = train_heads(model, [spec], images, targets, schedule.branch_steps, schedule, False, only=branch)
+        only = None if tune_existing or not schedule.freeze_base else branch
+        tuned = train_heads(model, so_far, images, targets, schedule.finetune_steps, schedule,
+                            not schedule.freeze_base, anchor, only=only)
+        log(f"[attributes] +{spec.name}: branch loss {alone:.3f}, fine-tune loss {tuned:.3f} ({len(so_far)} heads)")
+        if on_branch:
+            on_branch(model)
+    _freeze(model.base, False)
+    return model
+
+
+def train_per_attribute(base: EmbeddingNet, specs: list[AttributeSpec], images: torch.Tensor,
+                        targets: dict[str, torch.Tensor], schedule: AttributeSchedule, branch_width: int = 64
+                        ) -> dict[str, ApparelNet]:
+    """Baseline: a separate model (own copy of the trunk + one branch) per attribute, same steps."""
+    models = {}
+    for spec in specs:
+        model = from_embedding(copy.deepcopy(base), branch_width)
+        model.add_branch(spec)
+        train_heads(model, [spec], images, targets, schedule.branch_steps + schedule.finetune_steps, schedule, True)
+        models[spec.name] = model
+    return models
+
+
+def train_multilabel(base: EmbeddingNet, specs: list[AttributeSpec], images: torch.Tensor,
+                     targets: dict[str, torch.Tensor], schedule: AttributeSchedule) -> SharedHeadNet:
+    """Baseline: one model, one shared head for every attribute, same total steps."""
+    model = SharedHeadNet(copy.deepcopy(base), specs)
+    steps = len(specs) * (schedule.branch_steps + schedule.finetune_steps)
+    train_heads(model, specs, images, targets, steps, schedule, True)
+    return model
+

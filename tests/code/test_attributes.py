@@ -1,0 +1,89 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from apparel.evaluation.attributes import categorical_metrics, multilabel_metrics
+from apparel.losses import MaskedBinaryCrossEntropy, MaskedCrossEntropy
+from apparel.models.attributes import ApparelNet, ApparelSpec, AttributeBranch, AttributeSpec
+from apparel.models.embedding import EmbeddingSpec
+from apparel.train.attributes import encode_targets
+
+
+def test_masked_cross_entropy_ignores_missing_labels_and_their_gradients() -> None:
+    logits = torch.randn(4, 3, requires_grad=True)
+    targets = torch.tensor([2, -1, 0, -1])
+    loss = MaskedCrossEntropy()(logits, targets)
+    loss.backward()
+    expected = torch.nn.functional.cross_entropy(logits[[0, 2]].detach(), targets[[0, 2]])
+    assert torch.isclose(loss, expected)
+    assert logits.grad[[1, 3]].abs().sum() == 0 and logits.grad[[0, 2]].abs().sum() > 0
+    empty = torch.randn(2, 3, requires_grad=True)
+    assert MaskedCrossEntropy()(empty, torch.tensor([-1, -1])).item() == 0.0
+
+
+def test_masked_binary_cross_entropy_skips_unlabelled_rows() -> None:
+    logits = torch.randn(3, 4, requires_grad=True)
+    targets = torch.tensor([[1, 0, 0, 1], [-1, -1, -1, -1], [0, 0, 1, 0]])
+    MaskedBinaryCrossEntropy()(logits, targets).backward()
+    assert logits.grad[1].abs().sum() == 0 and logits.grad[[0, 2]].abs().sum() > 0
+
+
+def test_new_branch_starts_from_the_previous_one() -> None:
+    previous = AttributeBranch(512, 5)
+    same_classes, other_classes = AttributeBranch(512, 5), AttributeBranch(512, 3)
+    assert same_classes.init_from(previous) == len(previous.state_dict())
+    assert other_classes.init_from(previous) == len(previous.state_dict()) - 2  # classifier weight and bias
+    for key, value in previous.features.state_dict().items():
+        assert torch.equal(other_classes.features.state_dict()[key], value)
+    assert torch.equal(same_classes.classifier.weight, previous.classifier.weight)
+
+
+def model_with(attrs: list[AttributeSpec]) -> ApparelNet:
+    model = ApparelNet(ApparelSpec(EmbeddingSpec(embedding_dim=8, image_size=32)))
+    for attribute in attrs:
+        model.add_branch(attribute)
+    return model.eval()
+
+
+def test_one_forward_pass_returns_the_embedding_and_every_head() -> None:
+    model = model_with([AttributeSpec("colour", ["red", "blue", "green"]),
+                        AttributeSpec("tags", ["a", "b"], kind="multilabel")])
+    calls = []
+    model.base.trunk.register_forward_hook(lambda *_: calls.append(1))
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, 32, 32))
+    assert len(calls) == 1  # the trunk runs once for all heads
+    assert set(out) == {"embedding", "colour", "tags"}
+    assert out["embedding"].shape == (2, 8)
+    assert torch.allclose(out["colour"].sum(1), torch.ones(2))
+    assert ((out["tags"] >= 0) & (out["tags"] <= 1)).all()
+    with pytest.raises(ValueError, match="already has a branch"):
+        model.add_branch(AttributeSpec("colour", ["x", "y"]))
+
+
+def test_save_and_load_round_trip(tmp_path) -> None:
+    model = model_with([AttributeSpec("colour", ["red", "blue"])])
+    model.save(tmp_path)
+    loaded = ApparelNet.load(tmp_path)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert all(torch.equal(model(x)[k], loaded(x)[k]) for k in ("embedding", "colour"))
+
+
+def test_targets_encode_missing_as_minus_one() -> None:
+    frame = pd.DataFrame({"colour": ["red", None, "blue"], "tags": ["a|b", None, "b"]})
+    specs = [AttributeSpec("colour", ["blue", "red"]), AttributeSpec("tags", ["a", "b"], kind="multilabel")]
+    targets = encode_targets(frame, specs)
+    assert targets["colour"].tolist() == [1, -1, 0]
+    assert targets["tags"].tolist() == [[1, 1], [-1, -1], [0, 1]]
+
+
+def test_attribute_metrics_on_known_cases() -> None:
+    probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.5, 0.1, 0.4], [0.3, 0.3, 0.4]])
+    targets = np.array([0, 1, 2, -1])
+    scores = categorical_metrics(probabilities, targets, k=2)
+    assert scores["accuracy"] == pytest.approx(2 / 3) and scores["recall@2"] == 1.0 and scores["n"] == 3
+    assert scores["auc"] == pytest.approx(1.0)  # every true class outranks the others in its column
+    multi = multilabel_metrics(np.array([[0.9, 0.2], [0.1, 0.7]]), np.array([[1, 0], [0, 1]]), k=1)
+    assert multi["accuracy"] == 1.0 and multi["auc"] == 1.0 and multi["recall@1"] == 1.0

@@ -1,0 +1,67 @@
+"""Progressive branches and add-attribute on a tiny synthetic catalog."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from apparel.config import Config
+from apparel.data.dataset import load_images, normalize
+from apparel.data.manifest import Dataset
+from apparel.models.attributes import ApparelNet
+from apparel.models.embedding import EmbeddingNet, EmbeddingSpec
+from apparel.stages import add_attribute_stage, attributes_stage
+
+
+@pytest.fixture(scope="module")
+def unified(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("unified")
+    EmbeddingNet(EmbeddingSpec(embedding_dim=16, image_size=32)).save(folder)
+    return folder
+
+
+def quick(config: Config, **train: object) -> Config:
+    updates = {"attribute_branch_steps": 3, "attribute_finetune_steps": 2, **train}
+    return config.model_copy(update={"train": config.train.model_copy(update=updates)})
+
+
+def test_progressive_stage_adds_branches_in_order_and_resumes(tiny_dataset: Path, tiny_config: Config,
+                                                             unified: Path, tmp_path: Path) -> None:
+    config = quick(tiny_config)
+    path = attributes_stage(config, tiny_dataset, unified, tmp_path, ["colour", "pattern"])
+    model = ApparelNet.load(path)
+    assert list(model.branches) == ["colour", "pattern"]
+    assert model.spec.attributes[0].classes == Dataset.load(tiny_dataset).attribute_values("colour")
+    # A rerun that finds the partial model only adds what is missing.
+    again = attributes_stage(config, tiny_dataset, unified, tmp_path, ["colour", "pattern", "heel"])
+    resumed = ApparelNet.load(again)
+    assert list(resumed.branches) == ["colour", "pattern", "heel"]
+
+
+def test_add_attribute_with_a_frozen_base_keeps_every_existing_output(tiny_dataset: Path, tiny_config: Config,
+                                                                     unified: Path, tmp_path: Path) -> None:
+    config = quick(tiny_config)
+    first = attributes_stage(config, tiny_dataset, unified, tmp_path / "first", ["colour"])
+    added, check = add_attribute_stage(config, tiny_dataset, first, "sleeve", tmp_path / "added")
+    before, after = ApparelNet.load(first), ApparelNet.load(added)
+    frame = Dataset.load(tiny_dataset).split("test")
+    images = normalize(load_images(frame["image"].tolist(), 32))
+    with torch.no_grad():
+        old, new = before(images), after(images)
+    assert torch.equal(old["embedding"], new["embedding"])
+    assert torch.equal(old["colour"], new["colour"])
+    assert "sleeve" in new and check["val_recall@1_before"] == check["val_recall@1_after"]
+    with pytest.raises(ValueError, match="already predicts"):
+        add_attribute_stage(config, tiny_dataset, added, "sleeve", tmp_path / "again")
+
+
+def test_add_attribute_with_finetune_moves_the_embedding_and_rechecks_retrieval(
+        tiny_dataset: Path, tiny_config: Config, unified: Path, tmp_path: Path) -> None:
+    config = quick(tiny_config)
+    first = attributes_stage(config, tiny_dataset, unified, tmp_path / "first", ["colour"])
+    added, check = add_attribute_stage(config, tiny_dataset, first, "pattern", tmp_path / "tuned", finetune=True)
+    x = normalize(load_images(Dataset.load(tiny_dataset).split("val")["image"].tolist()[:4], 32))
+    with torch.no_grad():
+        assert not torch.equal(ApparelNet.load(first)(x)["embedding"], ApparelNet.load(added)(x)["embedding"])
+    assert set(check) == {"val_recall@1_before", "val_recall@1_after"}
