@@ -136,6 +136,83 @@ def retrieval(
 
 
 @app.command()
+def register(
+    model: Annotated[Path, typer.Argument(help="Model folder with attribute branches.")],
+    dataset: DatasetArg,
+    specialists: Annotated[Path | None, typer.Option(help="Specialists folder, logged for comparison.")] = None,
+) -> None:
+    """Evaluate on the frozen set, log to MLflow, register a version; the gate picks champion or challenger."""
+    from apparel.stages import register_stage
+
+    result = register_stage(config(), model, dataset, specialists)
+    typer.echo(f"{result.name} v{result.version}: {result.decision.alias} ({result.decision.summary()})")
+
+
+@app.command()
+def models() -> None:
+    """List registered versions with their aliases and gate decisions."""
+    from apparel.registry.register import list_versions
+
+    rows = list_versions(config())
+    if not rows:
+        typer.echo(f"no versions of {config().registry.model_name} yet")
+    for row in rows:
+        typer.echo(f"v{row['version']:<4} {row['aliases']:<20} {row['decision']:<11} {row['reasons']}")
+
+
+def _client():
+    from mlflow import MlflowClient
+
+    from apparel.registry.tracking import configure
+
+    configure(config().registry)
+    return MlflowClient()
+
+
+@app.command()
+def rollback(why: Annotated[str, typer.Option(help="Recorded in the audit trail.")] = "rollback") -> None:
+    """Move the champion alias back to the version that held it before."""
+    from apparel.registry.aliases import rollback as rollback_alias
+
+    event = rollback_alias(_client(), config().registry.model_name, why)
+    typer.echo(f"champion -> v{event.version} (was v{event.previous}) by {event.who}")
+
+
+@app.command()
+def approve(
+    version: Annotated[str, typer.Argument(help="Version to promote to champion.")],
+    why: Annotated[str, typer.Option(help="Recorded in the audit trail.")] = "approved in review",
+) -> None:
+    """Review mode: promote a challenger to champion."""
+    from apparel.registry.aliases import approve as approve_version
+
+    event = approve_version(_client(), config().registry.model_name, version, why)
+    typer.echo(f"champion -> v{event.version} (was v{event.previous}) by {event.who}")
+
+
+@app.command()
+def audit() -> None:
+    """Every alias change: when, who, which version, what it replaced and why."""
+    from apparel.registry.aliases import history
+
+    for e in history(_client(), config().registry.model_name):
+        typer.echo(f"{e.when}  {e.who:<10} {e.alias:<10} v{e.version} (was {e.previous or '-'})  {e.why}")
+
+
+@app.command("mlflow-ui")
+def mlflow_ui(port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000) -> None:
+    """Start the MLflow UI on the configured store."""
+    import subprocess
+
+    from apparel.registry.tracking import tracking_uri
+
+    uri = tracking_uri(config().registry)
+    typer.echo(f"MLflow UI: http://127.0.0.1:{port}  (store {uri})")
+    subprocess.run([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
+                    "--port", str(port)], check=False)
+
+
+@app.command()
 def run(
     workdir: Annotated[Path, typer.Option(help="Where the run writes everything.")] = Path("runs"),
 ) -> None:

@@ -154,3 +154,20 @@ def add_attribute_stage(config: Config, dataset_root: Path, model_dir: Path, nam
     train_progressive(model, [spec], images, targets, schedule, anchor, tune_existing=finetune)
     model.save(out_dir)
     return out_dir, {"val_recall@1_before": before, "val_recall@1_after": recall(model)}
+
+
+def register_stage(config: Config, model_dir: Path, dataset_root: Path, specialists_dir: Path | None = None):
+    """Evaluate, log, register, gate. Specialists (when given) are logged beside for comparison."""
+    from apparel.evaluation.embeddings import evaluate_models
+    from apparel.evaluation.report import EvaluationReport
+    from apparel.models.embedding import EmbeddingNet
+    from apparel.registry.register import frozen_eval_set, register_candidate
+
+    if not (model_dir / "spec.json").is_file():
+        raise FileNotFoundError(f"no model at {model_dir} (spec.json missing): run `apparel attributes` first")
+    baselines = {}
+    if specialists_dir is not None:
+        frame, eval_set = frozen_eval_set(config, Dataset.load(dataset_root))
+        models = {v: EmbeddingNet.load(p) for v, p in specialists_in(specialists_dir).items()}
+        baselines["specialists"] = EvaluationReport(evaluate_models(models, frame, config.data.label), {}, eval_set)
+    return register_candidate(config, model_dir, dataset_root, baselines)

@@ -126,7 +126,7 @@ def train_heads(model: nn.Module, specs: list[AttributeSpec], images: torch.Tens
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        total += float(loss)
+        total += loss.item()
     model.eval()
     return total / max(1, steps)
 

@@ -1,0 +1,66 @@
+"""One evaluation of one model on one frozen set: what the gate, MLflow and the pipeline read."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from apparel.data.dataset import load_images
+from apparel.data.manifest import label_values
+from apparel.evaluation.attributes import evaluate_attributes
+from apparel.evaluation.retrieval import per_vertical_retrieval
+from apparel.models.attributes import ApparelNet
+from apparel.train.loop import embed
+
+
+@dataclass
+class EvaluationReport:
+    retrieval: dict[str, dict[str, float]] = field(default_factory=dict)  # vertical → Recall@K, MAP@R
+    attributes: dict[str, dict[str, float]] = field(default_factory=dict)  # attribute → accuracy, F1, AUC …
+    eval_set: str = ""
+
+    def recall_at_1(self) -> dict[str, float]:
+        return {v: s["recall@1"] for v, s in self.retrieval.items()}
+
+    def accuracy(self) -> dict[str, float]:
+        return {a: s["accuracy"] for a, s in self.attributes.items()}
+
+    def flat_metrics(self) -> dict[str, float]:
+        """MLflow-ready names: ``retrieval.tops.recall_at_1``, ``attribute.colour.accuracy``."""
+        flat = {}
+        for kind, table in (("retrieval", self.retrieval), ("attribute", self.attributes)):
+            for key, scores in table.items():
+                for metric, value in scores.items():
+                    if value == value:  # NaN AUCs are not metrics
+                        flat[f"{kind}.{key}.{metric.replace('@', '_at_')}"] = float(value)
+        if self.retrieval:
+            flat["retrieval.mean.recall_at_1"] = float(np.mean(list(self.recall_at_1().values())))
+        if self.attributes:
+            flat["attribute.mean.accuracy"] = float(np.mean(list(self.accuracy().values())))
+        return flat
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True))
+
+    @classmethod
+    def load(cls, path: Path) -> EvaluationReport:
+        return cls(**json.loads(Path(path).read_text()))
+
+
+def evaluate_apparel_model(model: ApparelNet, frame: pd.DataFrame, label: str, eval_set: str = ""
+                           ) -> tuple[EvaluationReport, np.ndarray]:
+    """Retrieval per vertical and every attribute the model predicts; also returns the embeddings."""
+    frame = frame.reset_index(drop=True)
+    with torch.no_grad():
+        embeddings = embed(model.base, load_images(frame["image"].tolist(), model.spec.base.image_size))
+    labelled = pd.notna(label_values(frame, label))
+    retrieval = per_vertical_retrieval(embeddings[labelled], label_values(frame, label)[labelled],
+                                       frame["vertical"][labelled])
+    specs = [s for s in model.spec.attributes if s.name in frame.columns]
+    attributes = evaluate_attributes({s.name: model for s in specs}, frame, specs, model.spec.base.image_size)
+    return EvaluationReport(retrieval, attributes, eval_set), embeddings

@@ -1,0 +1,1 @@
+"""Registry: MLflow tracking, the registered pyfunc, the promotion gate and the alias audit trail."""
