@@ -212,15 +212,58 @@ def mlflow_ui(port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 50
                     "--port", str(port)], check=False)
 
 
-@app.command()
-def run(
-    workdir: Annotated[Path, typer.Option(help="Where the run writes everything.")] = Path("runs"),
-) -> None:
-    """The main job on the embedded default: synthetic catalog end to end."""
-    from apparel.stages import main_job
+pipeline_app = typer.Typer(help="Kubeflow pipelines: compile, run locally, submit to a cluster.",
+                            no_args_is_help=True)
+app.add_typer(pipeline_app, name="pipeline")
+PipelineName = Annotated[str, typer.Argument(help="training or retraining.")]
 
-    for line in main_job(config(), workdir):
+
+@pipeline_app.command("compile")
+def pipeline_compile(
+    name: PipelineName = "training",
+    out: Annotated[Path | None, typer.Option(help="IR YAML path (default pipelines/compiled/NAME.yaml).")] = None,
+) -> None:
+    """Compile a pipeline to KFP IR YAML."""
+    from pipelines.run import COMPILED, PIPELINES, compile_pipeline
+
+    if name not in PIPELINES:
+        raise ValueError(f"unknown pipeline '{name}' (known: {', '.join(PIPELINES)})")
+    typer.echo(f"compiled: {compile_pipeline(name, config(), out or COMPILED / f'{name}.yaml')}")
+
+
+@pipeline_app.command("run")
+def pipeline_run(
+    name: PipelineName = "training",
+    source: Annotated[str, typer.Option(help="'synthetic' or a catalog path.")] = "synthetic",
+    adapter: Annotated[str, typer.Option(help="Catalog layout (see `apparel ingest --help`).")] = "manifest",
+) -> None:
+    """Run a pipeline on kfp's local runner with local Ray and the configured MLflow."""
+    from apparel.stages import pipeline_summary
+    from pipelines.run import PIPELINES, run_locally
+
+    if name not in PIPELINES:
+        raise ValueError(f"unknown pipeline '{name}' (known: {', '.join(PIPELINES)})")
+    run_locally(name, config(), source=source, adapter=adapter)
+    for line in pipeline_summary(config()):
         typer.echo(line)
+
+
+@pipeline_app.command("submit")
+def pipeline_submit(
+    schedule: Annotated[bool, typer.Option(help="Also create the recurring retraining run (cron from config).")]
+    = True,
+) -> None:
+    """Send the training pipeline to the KFP endpoint in the config; schedule retraining."""
+    from pipelines.run import submit
+
+    for key, value in submit(config(), schedule).items():
+        typer.echo(f"{key}: {value}")
+
+
+@app.command()
+def run() -> None:
+    """The main job: the training pipeline end to end on the synthetic catalog, locally."""
+    pipeline_run("training", "synthetic", "manifest")
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ sets ``config.train.epochs``.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -58,12 +59,12 @@ class ModelConfig(Section):
     backbone: Literal["resnet18", "resnet34", "resnet50"] = "resnet18"
     weights: str = Field("none", description="'none' or a local checkpoint path; nothing is downloaded.")
     embedding_dim: int = 64
-    image_size: int = Field(64, description="Input side the model sees (images are resized).")
+    image_size: int = Field(48, description="Input side the model sees (images are resized).")
 
 
 class TrainConfig(Section):
-    epochs: int = 6
-    steps_per_epoch: int = Field(25, description="P×K batches per epoch (per run, split across workers).")
+    epochs: int = 5
+    steps_per_epoch: int = Field(20, description="P×K batches per epoch (per run, split across workers).")
     lr: float = 2e-3
     weight_decay: float = 1e-4
     batch_p: int = Field(16, description="Products (or classes) per P×K batch.")
@@ -71,12 +72,12 @@ class TrainConfig(Section):
     margin: float = 0.2
     miner: Literal["batch_hard", "semi_hard"] = "batch_hard"
     num_workers: int = Field(1, description="Ray Train workers per specialist.")
-    use_gpu: Literal["auto", "true", "false"] = "auto"
+    use_gpu: bool | Literal["auto"] = Field("auto", description="Train on GPUs: true, false or auto-detect.")
     cpus_per_worker: int = 1
     seed: int = 0
-    distill_epochs: int = 8
-    attribute_branch_steps: int = Field(60, description="Steps training each new attribute branch alone.")
-    attribute_finetune_steps: int = Field(40, description="End-to-end steps after each branch is added.")
+    distill_epochs: int = 6
+    attribute_branch_steps: int = Field(40, description="Steps training each new attribute branch alone.")
+    attribute_finetune_steps: int = Field(20, description="End-to-end steps after each branch is added.")
     freeze_base: bool = Field(False, description="Keep the unified trunk fixed while adding branches.")
     attribute_width: int = Field(64, description="Channels of each attribute branch.")
     attribute_attention: bool = Field(False, description="Channel-wise attention inside each branch.")
@@ -96,7 +97,14 @@ class RegistryConfig(Section):
 
 class PipelineConfig(Section):
     kfp_host: str = Field("", description="KFP API endpoint for `apparel pipeline submit`.")
-    base_image: str = Field("python:3.11-slim", description="Image the components run in on a cluster.")
+    base_image: str = Field("ghcr.io/example/apparel:0.1.0", description="Image the components run in on a cluster "
+                            "(the project installed); the local runner uses this Python instead.")
+    images: dict[str, str] = Field(default_factory=dict, description="Per-component image overrides, by name.")
+    parallelism: int = Field(2, description="Specialists trained at once by the pipeline's ParallelFor.")
+    specialist_cpu: str = Field("2", description="CPU limit of a specialist training step.")
+    specialist_memory: str = Field("8G", description="Memory limit of a specialist training step.")
+    retries: int = Field(2, description="Retries of training steps (a retried step resumes its checkpoint).")
+    pipeline_root: Path = Field(Path("runs/pipeline"), description="Where the local runner keeps artefacts.")
     retrain_cron: str = Field("0 0 3 * * 1", description="Cron (with seconds) of scheduled retraining.")
     namespace: str = "apparel"
     ray_image: str = "rayproject/ray:2.40.0-py311"
@@ -133,6 +141,16 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
             node = node.setdefault(part, {})
         node[leaf] = yaml.safe_load(value) if value else value
     return overrides
+
+
+def config_to_json(config: Config) -> str:
+    """The whole config as one line of JSON: how it travels into pipeline components (a multi-line
+    default would break the header comment kfp writes into compiled YAML)."""
+    return json.dumps(config.model_dump(mode="json"), sort_keys=True)
+
+
+def config_from_json(text: str) -> Config:
+    return Config.model_validate_json(text)
 
 
 def load_config(path: Path | str | None = None, environ: dict[str, str] | None = None) -> Config:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +39,12 @@ def ingest_stage(config: Config, source: Path, out: Path, adapter: str = "manife
         return ingest(catalog, out, config.data, str(source), adapter, advance)
 
 
-def main_job(config: Config, workdir: Path) -> Iterator[str]:
-    """The README's first command: everything the platform does, on the synthetic default."""
-    labels = generate_stage(config, workdir / "catalog")
-    dataset, _ = ingest_stage(config, labels.parent, workdir / "dataset")
-    yield f"dataset {dataset.info.version}: {dataset.info.counts['images']['total']} images"
+def ingest_source(config: Config, source: str, adapter: str, out: Path) -> Dataset:
+    """'synthetic' draws the default catalog inside ``out``; anything else is a catalog path."""
+    if source == "synthetic":
+        labels = generate_stage(config, out / "catalog")
+        return ingest_stage(config, labels.parent, out, "manifest")[0]
+    return ingest_stage(config, Path(source), out, adapter)[0]
 
 
 def train_specialists_stage(config: Config, dataset_root: Path, out_dir: Path,
@@ -171,3 +171,192 @@ def register_stage(config: Config, model_dir: Path, dataset_root: Path, speciali
         models = {v: EmbeddingNet.load(p) for v, p in specialists_in(specialists_dir).items()}
         baselines["specialists"] = EvaluationReport(evaluate_models(models, frame, config.data.label), {}, eval_set)
     return register_candidate(config, model_dir, dataset_root, baselines)
+
+
+def index_stage(config: Config, dataset_root: Path, model_dir: Path, out_dir: Path) -> Path:
+    """The similar-item search index over the whole catalog: faiss index + the row each id means."""
+    from apparel.evaluation.embeddings import embed_frame
+    from apparel.index import build_index, save_index
+    from apparel.models.attributes import ApparelNet
+
+    dataset = Dataset.load(dataset_root)
+    model = ApparelNet.load(model_dir)
+    embeddings = embed_frame(model.base, dataset.manifest)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_index(build_index(embeddings), str(out_dir / "catalog.faiss"))
+    dataset.manifest[["image", "product_id", "vertical"]].to_csv(out_dir / "ids.csv", index_label="id")
+    return out_dir
+
+
+def champion_dataset_version(config: Config) -> str | None:
+    """The dataset version the current champion was trained on (None without a champion)."""
+    from mlflow import MlflowClient
+
+    from apparel.registry import aliases
+    from apparel.registry.tracking import configure
+
+    configure(config.registry)
+    client = MlflowClient()
+    version = aliases.holder(client, config.registry.model_name, aliases.CHAMPION)
+    if version is None:
+        return None
+    return client.get_model_version(config.registry.model_name, version).tags.get("dataset.version")
+
+
+def download_champion(config: Config, out_dir: Path) -> Path:
+    from apparel.registry.pyfunc import load_registered
+    from apparel.registry.tracking import configure
+
+    configure(config.registry)
+    load_registered(f"models:/{config.registry.model_name}@champion").save(out_dir)
+    return out_dir
+
+
+def finetune_stage(config: Config, dataset_root: Path, champion_dir: Path, out_dir: Path) -> Path:
+    """Retraining: continue from the champion on the new data (triplet on the embedding, masked
+    attribute losses, an L2 pull towards the champion's embedding so retrieval does not drift)."""
+    from apparel.models.attributes import ApparelNet
+    from apparel.train.finetune import finetune
+
+    dataset = Dataset.load(dataset_root)
+    model = ApparelNet.load(champion_dir)
+    frame, images = _train_frame_tensors(config, dataset, model.spec.base.image_size)
+    finetune(model, frame, images, config)
+    model.save(out_dir)
+    return out_dir
+
+
+def with_epochs(config: Config, epochs: int = 0, distill_epochs: int = 0) -> Config:
+    """A pipeline parameter of 0 keeps the configured value."""
+    updates = {k: v for k, v in {"epochs": epochs, "distill_epochs": distill_epochs}.items() if v}
+    return config.model_copy(update={"train": config.train.model_copy(update=updates)}) if updates else config
+
+
+def _copy_model(source: Path, target: Path) -> None:
+    import shutil
+
+    shutil.copytree(source, target, dirs_exist_ok=True)
+
+
+def _val_scores(config: Config, dataset: Dataset, models: dict) -> dict[str, float]:
+    from apparel.evaluation.embeddings import evaluate_models
+
+    scores = evaluate_models(models, dataset.split("val"), config.data.label)
+    return {f"val.{v}.{m.replace('@', '_at_')}": s[m] for v, s in scores.items() for m in ("recall@1", "map@r")}
+
+
+def specialist_stage(config: Config, dataset_root: Path, vertical: str, out: Path, epochs: int = 0
+                     ) -> dict[str, float]:
+    """One vertical's specialist: local Ray here, a KubeRay RayJob in cluster mode."""
+    from apparel.models.embedding import EmbeddingNet
+    from apparel.train.embedding_job import make_job, run_embedding_job
+
+    config = with_epochs(config, epochs)
+    dataset = Dataset.load(dataset_root)
+    job = make_job(config, f"specialist-{vertical}-{dataset.info.version}", dataset_root, [vertical], "triplet")
+    storage = Path(config.data.root).resolve() / "ray"
+    if config.mode == "cluster":
+        from apparel.kuberay import run_rayjob
+
+        model_dir = run_rayjob(config, job, storage)
+    else:
+        model_dir = run_embedding_job(job, config, storage)
+    _copy_model(model_dir, out)
+    return _val_scores(config, dataset, {vertical: EmbeddingNet.load(out)})
+
+
+def distill_from(config: Config, dataset_root: Path, teachers: dict[str, Path], out: Path, epochs: int = 0
+                 ) -> dict[str, float]:
+    from apparel.models.embedding import EmbeddingNet
+    from apparel.train.distill import distill_unified
+
+    config = with_epochs(config, distill_epochs=epochs)
+    dataset = Dataset.load(dataset_root)
+    work = Path(config.data.root).resolve() / "distill" / dataset.info.version
+    _copy_model(distill_unified(config, dataset_root, teachers, work), out)
+    unified = EmbeddingNet.load(out)
+    return _val_scores(config, dataset, {v: unified for v in teachers})
+
+
+def evaluate_stage(config: Config, dataset_root: Path, model_dir: Path, teachers: dict[str, Path],
+                   report_html: Path, baselines_json: Path) -> dict[str, float]:
+    """Scores on the frozen set, an HTML report people read in the KFP UI, and the specialists'
+    scores for the registry to log beside the candidate's."""
+    import json
+    from dataclasses import asdict
+
+    from apparel.evaluation.embeddings import evaluate_models
+    from apparel.evaluation.report import EvaluationReport, evaluate_apparel_model
+    from apparel.models.attributes import ApparelNet
+    from apparel.models.embedding import EmbeddingNet
+    from apparel.registry.html import evaluation_html
+    from apparel.registry.register import frozen_eval_set
+
+    frame, eval_set = frozen_eval_set(config, Dataset.load(dataset_root))
+    report, _ = evaluate_apparel_model(ApparelNet.load(model_dir), frame, config.data.label, eval_set)
+    specialists = EvaluationReport(evaluate_models({v: EmbeddingNet.load(p) for v, p in teachers.items()}, frame,
+                                                   config.data.label), {}, eval_set)
+    baselines_json.write_text(json.dumps({"specialists": asdict(specialists)}))
+    report_html.write_text(evaluation_html(report, {"specialists": specialists}))
+    return report.flat_metrics()
+
+
+def register_from(config: Config, model_dir: Path, dataset_root: Path, baselines_json: Path | None, card: Path):
+    import json
+
+    from apparel.evaluation.report import EvaluationReport
+    from apparel.registry.register import register_candidate
+
+    baselines = {}
+    if baselines_json is not None and baselines_json.is_file():
+        baselines = {k: EvaluationReport(**v) for k, v in json.loads(baselines_json.read_text()).items()}
+    result = register_candidate(config, model_dir, dataset_root, baselines)
+    card.write_text(result.card)
+    return result
+
+
+def record_run_status(config: Config, run: str, state: str, error: str | None) -> None:
+    """The exit handler's record: one JSON line per finished run, failures with their message."""
+    import json
+    from datetime import UTC, datetime
+
+    log = Path(config.data.root).resolve() / "pipeline_runs.jsonl"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    entry = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "run": run, "state": state, "error": error}
+    with log.open("a") as handle:
+        handle.write(json.dumps(entry) + "\n")
+    print(f"pipeline run {run}: {state}" + (f" ({error})" if error else ""))
+
+
+def needs_retraining(config: Config, dataset_root: Path) -> bool:
+    return champion_dataset_version(config) != Dataset.load(dataset_root).info.version
+
+
+def pipeline_summary(config: Config) -> list[str]:
+    """What the main job ends with: the version, its gate decision, key metrics, where to look."""
+    from mlflow import MlflowClient
+
+    from apparel.registry.register import list_versions
+    from apparel.registry.tracking import configure, tracking_uri
+
+    versions = list_versions(config)
+    if not versions:
+        return ["no model was registered"]
+    latest = versions[0]
+    configure(config.registry)
+    version = MlflowClient().get_model_version(config.registry.model_name, latest["version"])
+    metrics = MlflowClient().get_run(version.tags["run_id"]).data.metrics
+    recall = {k.split(".")[1]: v for k, v in metrics.items() if k.startswith("retrieval.") and
+              k.endswith(".recall_at_1")}
+    accuracy = {k.split(".")[1]: v for k, v in metrics.items() if k.startswith("attribute.") and
+                k.endswith(".accuracy")}
+    index = sorted(Path(config.pipeline.pipeline_root).resolve().glob("*/build-index/index"))
+    return [
+        f"registered: {config.registry.model_name} v{latest['version']} -> {latest['aliases']} "
+        f"(gate: {latest['reasons']})",
+        "Recall@1: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(recall.items())),
+        "attribute accuracy: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(accuracy.items())),
+        f"search index: {index[-1] if index else 'not built'}",
+        f"MLflow UI: .venv/bin/apparel mlflow-ui  (store {tracking_uri(config.registry)}, http://127.0.0.1:5000)",
+        f"serving: the champion is models:/{config.registry.model_name}@champion",
+    ]

@@ -29,6 +29,7 @@ class Registration:
     run_id: str
     decision: GateDecision
     report: EvaluationReport
+    card: str = ""
 
 
 def frozen_eval_set(config: Config, dataset: Dataset) -> tuple[pd.DataFrame, str]:
@@ -98,7 +99,7 @@ def register_candidate(config: Config, model_dir: Path, dataset_root: Path,
         retry(client.set_model_version_tag)(config.registry.model_name, version, key, value)
     aliases.move_alias(client, config.registry.model_name, decision.alias, version, f"gate: {decision.summary()}")
     log(f"registered {config.registry.model_name} v{version}: {decision.alias} ({decision.summary()})")
-    return Registration(config.registry.model_name, version, run.info.run_id, decision, report)
+    return Registration(config.registry.model_name, version, run.info.run_id, decision, report, card)
 
 
 def list_versions(config: Config) -> list[dict[str, str]]:

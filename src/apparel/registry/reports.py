@@ -48,7 +48,8 @@ def comparison_bars(reports: dict[str, EvaluationReport], path: Path) -> None:
 
 
 def confusion_matrices(model: ApparelNet, frame: pd.DataFrame, path: Path) -> None:
-    specs = [s for s in model.spec.attributes if s.kind == "categorical" and s.name in frame.columns]
+    specs = [s for s in model.spec.attributes
+             if s.kind == "categorical" and s.name in frame.columns and frame[s.name].notna().any()]
     if not specs:
         return
     images = normalize(load_images(frame["image"].tolist(), model.spec.base.image_size))

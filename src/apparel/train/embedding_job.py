@@ -184,9 +184,9 @@ def ensure_ray(config: Config) -> None:
              log_to_driver=True, configure_logging=False)
 
 
-def resolve_gpu(setting: str) -> bool:
-    if setting in ("true", "false"):
-        return setting == "true"
+def resolve_gpu(setting: bool | str) -> bool:
+    if isinstance(setting, bool):
+        return setting
     import ray
 
     return ray.cluster_resources().get("GPU", 0) > 0

@@ -1,0 +1,16 @@
+
+from kfp.dsl import Dataset, Input, Metrics, Model, Output
+
+
+def distill(dataset: Input[Dataset], specialists: Input[list[Model]], epochs: int, config_json: str,
+            model: Output[Model], metrics: Output[Metrics]):
+    """The unified model regressing each image's own specialist embedding (L2)."""
+    from pathlib import Path
+
+    from apparel.config import config_from_json
+    from apparel.stages import distill_from
+
+    config = config_from_json(config_json)
+    teachers = {s.metadata["vertical"]: Path(s.path) for s in specialists}
+    for name, value in distill_from(config, Path(dataset.path), teachers, Path(model.path), epochs).items():
+        metrics.log_metric(name, value)

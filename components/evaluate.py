@@ -1,0 +1,18 @@
+
+from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Model, Output
+
+
+def evaluate(dataset: Input[Dataset], model: Input[Model], specialists: Input[list[Model]], config_json: str,
+             metrics: Output[Metrics], report: Output[HTML], baselines: Output[Artifact]):
+    """Retrieval per vertical and attribute scores on the frozen set, beside the specialists."""
+    from pathlib import Path
+
+    from apparel.config import config_from_json
+    from apparel.stages import evaluate_stage
+
+    config = config_from_json(config_json)
+    teachers = {s.metadata["vertical"]: Path(s.path) for s in specialists}
+    flat = evaluate_stage(config, Path(dataset.path), Path(model.path), teachers, Path(report.path),
+                          Path(baselines.path))
+    for name, value in flat.items():
+        metrics.log_metric(name, value)

@@ -1,0 +1,16 @@
+from kfp.dsl import Dataset, Input, Metrics, Model, Output
+
+
+def train_specialist(dataset: Input[Dataset], vertical: str, epochs: int, config_json: str, model: Output[Model],
+                     metrics: Output[Metrics]):
+    """One vertical's triplet-loss specialist on Ray Train (local Ray, or a KubeRay RayJob on a cluster)."""
+    from pathlib import Path
+
+    from apparel.config import config_from_json
+    from apparel.stages import specialist_stage
+
+    config = config_from_json(config_json)
+    scores = specialist_stage(config, Path(dataset.path), vertical, Path(model.path), epochs)
+    model.metadata["vertical"] = vertical
+    for name, value in scores.items():
+        metrics.log_metric(name, value)

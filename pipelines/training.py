@@ -1,0 +1,52 @@
+"""Training pipeline: ingest → specialists (ParallelFor over verticals) → distill → attributes →
+evaluate → register (gate) → index, inside an exit handler that records failures."""
+from kfp import dsl
+
+from apparel.config import Config, config_to_json
+from components import build
+from components.attributes import add_attribute_branches
+from components.build_index import build_index
+from components.distill import distill
+from components.evaluate import evaluate
+from components.ingest import ingest
+from components.record_failure import record_failure
+from components.register import register
+from components.train_specialist import train_specialist
+
+
+def training_step(task: dsl.PipelineTask, config: Config, gpu: bool) -> dsl.PipelineTask:
+    """Resources, retries and caching of a training step; the cluster reads them, the local runner skips them."""
+    task.set_cpu_limit(config.pipeline.specialist_cpu).set_memory_limit(config.pipeline.specialist_memory)
+    task.set_retry(config.pipeline.retries)
+    if gpu:
+        task.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
+    return task
+def build_training_pipeline(config: Config):
+    settings = config_to_json(config)
+    gpu = config.train.use_gpu is True
+    ops = {f.__name__: build(f, config.pipeline) for f in (ingest, train_specialist, distill, add_attribute_branches,
+                                                           evaluate, register, build_index, record_failure)}
+    @dsl.pipeline(name="apparel-training", description="Specialists, unified model, attributes, gate, index.")
+    def training(source: str = "synthetic", adapter: str = "manifest", verticals: list = [],  # noqa: B006
+                 epochs: int = 0, distill_epochs: int = 0, config_json: str = settings):
+        on_exit = ops["record_failure"](config_json=config_json)
+        with dsl.ExitHandler(on_exit, name="record-failures"):
+            data = ops["ingest"](source=source, adapter=adapter, verticals=verticals, config_json=config_json)
+            with dsl.ParallelFor(data.outputs["Output"], parallelism=config.pipeline.parallelism) as vertical:
+                specialist = training_step(ops["train_specialist"](
+                    dataset=data.outputs["dataset"], vertical=vertical, epochs=epochs, config_json=config_json),
+                    config, gpu)
+            unified = training_step(ops["distill"](dataset=data.outputs["dataset"],
+                                                   specialists=dsl.Collected(specialist.outputs["model"]),
+                                                   epochs=distill_epochs, config_json=config_json), config, gpu)
+            branches = training_step(ops["add_attribute_branches"](
+                dataset=data.outputs["dataset"], unified=unified.outputs["model"], config_json=config_json),
+                config, gpu)
+            scores = ops["evaluate"](dataset=data.outputs["dataset"], model=branches.outputs["model"],
+                                     specialists=dsl.Collected(specialist.outputs["model"]), config_json=config_json)
+            registered = ops["register"](dataset=data.outputs["dataset"], model=branches.outputs["model"],
+                                         baselines=scores.outputs["baselines"], config_json=config_json)
+            registered.set_caching_options(False)  # a registry write is never a cache hit
+            ops["build_index"](dataset=data.outputs["dataset"], model=branches.outputs["model"],
+                               config_json=config_json).after(registered)
+    return training
