@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED_DATA, write_result  # noqa: E402
+from common import SHARED_DATA, summary_over_datasets, write_result  # noqa: E402
 from unified import configure, distill, train_group  # noqa: E402
 
 from apparel.config import Config, load_config  # noqa: E402
@@ -80,7 +80,10 @@ def run_dataset(config: Config, root: Path, names: list[str]) -> dict:
     train, test = dataset.split("train"), dataset.split("test")
     images = load_images(train["image"].tolist(), base.spec.image_size)
     anchor = torch.from_numpy(embed(base, images))
-    schedule = AttributeSchedule(branch_steps=ARGS.steps * 3 // 5, finetune_steps=ARGS.steps * 2 // 5, batch_size=32)
+    # The product's default proportions: a fifth of the budget on each branch alone, a tenth on its
+    # short joint fine-tune, the rest on the end-to-end fine-tune once every branch is in.
+    schedule = AttributeSchedule(branch_steps=ARGS.steps // 5, finetune_steps=ARGS.steps // 10,
+                                 final_steps_per_head=ARGS.steps - ARGS.steps // 5 - ARGS.steps // 10, batch_size=32)
     results: dict = {"by_missing_rate": {}}
     for rate in MISSING_RATES:
         targets = encode_targets(drop_labels(train, names, rate, seed=int(rate * 100)), specs)
@@ -145,7 +148,7 @@ def main() -> None:
             ingest_stage(real_config, real, work / "real-ds", "fashion-products")
             results["fashion-products"] = run_dataset(real_config, work / "real-ds",
                                                       ["baseColour", "articleType", "gender", "season", "usage"])
-    summary = {f"{name}.{k}": v for name, r in results.items() for k, v in r["summary"].items()}
+    summary = summary_over_datasets(results)
     write_result("attributes", {"summary": summary, "datasets": results,
                                 "settings": {"steps_per_attribute": ARGS.steps, "image_size": ARGS.image_size,
                                              "missing_rates": MISSING_RATES}})

@@ -76,8 +76,9 @@ class TrainConfig(Section):
     cpus_per_worker: int = 1
     seed: int = 0
     distill_epochs: int = 6
-    attribute_branch_steps: int = Field(40, description="Steps training each new attribute branch alone.")
-    attribute_finetune_steps: int = Field(20, description="End-to-end steps after each branch is added.")
+    attribute_branch_steps: int = Field(10, description="Steps training each new attribute branch alone.")
+    attribute_finetune_steps: int = Field(5, description="End-to-end steps after each branch is added.")
+    attribute_final_steps: int = Field(45, description="Once every branch is in: end-to-end steps per attribute.")
     freeze_base: bool = Field(False, description="Keep the unified trunk fixed while adding branches.")
     attribute_width: int = Field(64, description="Channels of each attribute branch.")
     attribute_attention: bool = Field(False, description="Channel-wise attention inside each branch.")

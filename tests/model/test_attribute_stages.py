@@ -22,7 +22,7 @@ def unified(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def quick(config: Config, **train: object) -> Config:
-    updates = {"attribute_branch_steps": 3, "attribute_finetune_steps": 2, **train}
+    updates = {"attribute_branch_steps": 3, "attribute_finetune_steps": 2, "attribute_final_steps": 2, **train}
     return config.model_copy(update={"train": config.train.model_copy(update=updates)})
 
 

@@ -72,7 +72,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, dataset: Path, tiny_config
     specs = attribute_specs(ds, ["colour", "pattern"])
     frame = ds.split("train")
     model = train_progressive(from_embedding(base), specs, load_images(frame["image"].tolist(), 32),
-                              encode_targets(frame, specs), AttributeSchedule(20, 10, freeze_base=True),
+                              encode_targets(frame, specs), AttributeSchedule(20, 10, 15, freeze_base=True),
                               log=lambda _: None)
     folder = tmp_path_factory.mktemp("models")
     model.save(folder / "good")

@@ -1,7 +1,9 @@
 """Progressive attribute training and its two baselines, all with losses masked on missing labels.
 
-Progressive: add a branch (initialised from the previous one), train it alone, then fine-tune every
-branch so far (and the base unless frozen) end to end. When the base is not frozen, an L2 term
+Progressive: add a branch (initialised from the previous one), train it alone, briefly fine-tune every
+branch so far (and the base unless frozen); once every branch is in, fine-tune all of them end to end
+for most of the budget (the paper's last step: the heads learn jointly, as a multi-label model's
+would, but each through its own branch). When the base is not frozen, an L2 term
 keeps the embedding near the unified model's, so retrieval holds while attributes improve.
 Baselines under the same trunk initialisation and step budget: one model per attribute, and one
 multi-label model whose single shared head predicts every attribute.
@@ -29,8 +31,9 @@ from apparel.train.loop import augment
 
 @dataclass
 class AttributeSchedule:
-    branch_steps: int = 60  # new branch alone
-    finetune_steps: int = 40  # all branches so far (+ base unless frozen)
+    branch_steps: int = 10  # new branch alone
+    finetune_steps: int = 5  # all branches so far (+ base unless frozen), after each new branch
+    final_steps_per_head: int = 45  # once all branches are in: this many steps per head, end to end
     batch_size: int = 64
     lr: float = 2e-3
     base_lr: float = 2e-4
@@ -41,6 +44,7 @@ class AttributeSchedule:
 
 def schedule_from(train: TrainConfig, freeze_base: bool | None = None) -> AttributeSchedule:
     return AttributeSchedule(branch_steps=train.attribute_branch_steps, finetune_steps=train.attribute_finetune_steps,
+                             final_steps_per_head=train.attribute_final_steps,
                              batch_size=train.batch_p * train.batch_k, seed=train.seed,
                              freeze_base=train.freeze_base if freeze_base is None else freeze_base)
 
@@ -141,33 +145,46 @@ def train_progressive(model: ApparelNet, specs: list[AttributeSpec], images: tor
                       anchor: torch.Tensor | None = None, log=print,
                       on_branch: Callable[[ApparelNet], None] | None = None, tune_existing: bool = True
                       ) -> ApparelNet:
-    """Adds the branches one at a time: new branch alone, then end-to-end fine-tuning of every
-    branch so far (only the new one when ``tune_existing`` is off, as add-attribute needs to keep
-    existing outputs). ``on_branch`` runs after each one (the stage saves a resumable model)."""
+    """Adds the branches one at a time: new branch alone, then a short end-to-end fine-tune of every
+    branch so far; when all are in, the long end-to-end fine-tune. With ``tune_existing`` off (what
+    add-attribute needs to keep existing outputs) only the new branches ever train. ``on_branch``
+    runs after each branch (the stage saves a resumable model)."""
     _freeze(model.base, schedule.freeze_base)
+    only_new = not tune_existing and schedule.freeze_base
     for spec in specs:
         branch = model.add_branch(spec)
         so_far = [a for a in model.spec.attributes if a.name in targets] if tune_existing else [spec]
         alone = train_heads(model, [spec], images, targets, schedule.branch_steps, schedule, False, only=branch)
-        only = None if tune_existing or not schedule.freeze_base else branch
         tuned = train_heads(model, so_far, images, targets, schedule.finetune_steps, schedule,
-                            not schedule.freeze_base, anchor, only=only)
+                            not schedule.freeze_base, anchor, only=branch if only_new else None)
         log(f"[attributes] +{spec.name}: branch loss {alone:.3f}, fine-tune loss {tuned:.3f} ({len(so_far)} heads)")
         if on_branch:
             on_branch(model)
+    heads = [a for a in model.spec.attributes if a.name in targets] if tune_existing else specs
+    if heads and schedule.final_steps_per_head:
+        new_branches = nn.ModuleList(model.branches[s.name] for s in specs)
+        tuned = train_heads(model, heads, images, targets, schedule.final_steps_per_head * len(heads), schedule,
+                            not schedule.freeze_base, anchor, only=new_branches if only_new else None)
+        log(f"[attributes] end-to-end fine-tune of {len(heads)} heads: loss {tuned:.3f}")
     _freeze(model.base, False)
     return model
+
+
+def steps_per_attribute(schedule: AttributeSchedule) -> int:
+    """The progressive schedule's total budget divided by the number of attributes."""
+    return schedule.branch_steps + schedule.finetune_steps + schedule.final_steps_per_head
 
 
 def train_per_attribute(base: EmbeddingNet, specs: list[AttributeSpec], images: torch.Tensor,
                         targets: dict[str, torch.Tensor], schedule: AttributeSchedule, branch_width: int = 64
                         ) -> dict[str, ApparelNet]:
-    """Baseline: a separate model (own copy of the trunk + one branch) per attribute, same steps."""
+    """Baseline: a separate model (own copy of the trunk + one branch) per attribute, the same steps
+    per attribute as the progressive schedule."""
     models = {}
     for spec in specs:
         model = from_embedding(copy.deepcopy(base), branch_width)
         model.add_branch(spec)
-        train_heads(model, [spec], images, targets, schedule.branch_steps + schedule.finetune_steps, schedule, True)
+        train_heads(model, [spec], images, targets, steps_per_attribute(schedule), schedule, True)
         models[spec.name] = model
     return models
 
@@ -176,7 +193,6 @@ def train_multilabel(base: EmbeddingNet, specs: list[AttributeSpec], images: tor
                      targets: dict[str, torch.Tensor], schedule: AttributeSchedule) -> SharedHeadNet:
     """Baseline: one model, one shared head for every attribute, same total steps."""
     model = SharedHeadNet(copy.deepcopy(base), specs)
-    steps = len(specs) * (schedule.branch_steps + schedule.finetune_steps)
-    train_heads(model, specs, images, targets, steps, schedule, True)
+    train_heads(model, specs, images, targets, len(specs) * steps_per_attribute(schedule), schedule, True)
     return model
 
