@@ -24,6 +24,16 @@ def machine() -> dict[str, object]:
     }
 
 
+def summary_over_datasets(results: dict[str, dict]) -> dict[str, float]:
+    """Each dataset's summary under `<dataset>.<key>`, and the plain `<key>` as the mean over datasets."""
+    summary = {f"{name}.{key}": value for name, result in results.items() for key, value in result["summary"].items()}
+    keys = {key for result in results.values() for key in result["summary"]}
+    for key in sorted(keys):
+        values = [r["summary"][key] for r in results.values() if key in r["summary"]]
+        summary[key] = round(sum(values) / len(values), 4)
+    return summary
+
+
 def write_result(name: str, result: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
