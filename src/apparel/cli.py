@@ -238,13 +238,15 @@ def pipeline_run(
     adapter: Annotated[str, typer.Option(help="Catalog layout (see `apparel ingest --help`).")] = "manifest",
 ) -> None:
     """Run a pipeline on kfp's local runner with local Ray and the configured MLflow."""
+    from apparel.registry.register import list_versions
     from apparel.stages import pipeline_summary
     from pipelines.run import PIPELINES, run_locally
 
     if name not in PIPELINES:
         raise ValueError(f"unknown pipeline '{name}' (known: {', '.join(PIPELINES)})")
+    before = len(list_versions(config()))
     run_locally(name, config(), source=source, adapter=adapter)
-    for line in pipeline_summary(config()):
+    for line in pipeline_summary(config(), before):
         typer.echo(line)
 
 

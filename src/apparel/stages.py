@@ -332,16 +332,19 @@ def needs_retraining(config: Config, dataset_root: Path) -> bool:
     return champion_dataset_version(config) != Dataset.load(dataset_root).info.version
 
 
-def pipeline_summary(config: Config) -> list[str]:
-    """What the main job ends with: the version, its gate decision, key metrics, where to look."""
+def pipeline_summary(config: Config, versions_before: int = 0) -> list[str]:
+    """What a local pipeline run ends with: the version it registered, its gate decision, key
+    metrics, where to look. ``versions_before`` is how many versions existed before the run."""
     from mlflow import MlflowClient
 
     from apparel.registry.register import list_versions
     from apparel.registry.tracking import configure, tracking_uri
 
     versions = list_versions(config)
-    if not versions:
-        return ["no model was registered"]
+    if len(versions) <= versions_before:
+        champion = next((v["version"] for v in versions if "champion" in v["aliases"].split(",")), None)
+        return [f"nothing registered: no new data since the champion's dataset "
+                f"({'champion stays v' + champion if champion else 'there is no champion'})"]
     latest = versions[0]
     configure(config.registry)
     version = MlflowClient().get_model_version(config.registry.model_name, latest["version"])
@@ -350,7 +353,9 @@ def pipeline_summary(config: Config) -> list[str]:
               k.endswith(".recall_at_1")}
     accuracy = {k.split(".")[1]: v for k, v in metrics.items() if k.startswith("attribute.") and
                 k.endswith(".accuracy")}
-    index = sorted(Path(config.pipeline.pipeline_root).resolve().glob("*/build-index/index"))
+    # The newest index: the one this run built (run folders of both pipelines sit side by side).
+    index = sorted(Path(config.pipeline.pipeline_root).resolve().glob("*/build-index/index"),
+                   key=lambda path: path.stat().st_mtime)
     return [
         f"registered: {config.registry.model_name} v{latest['version']} -> {latest['aliases']} "
         f"(gate: {latest['reasons']})",

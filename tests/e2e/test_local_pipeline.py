@@ -1,4 +1,5 @@
-"""The training pipeline end to end on kfp's local runner, through the CLI, twice (the second from cache)."""
+"""The pipelines end to end on kfp's local runner, through the CLI: training twice (the second from
+cache), then scheduled retraining on an unchanged and on a grown catalog."""
 
 import os
 import sqlite3
@@ -19,14 +20,25 @@ TINY = {
 }
 
 
-def pipeline_run(workdir: Path) -> tuple[subprocess.CompletedProcess, float]:
-    env = {**os.environ, **TINY, "RAY_USAGE_STATS_ENABLED": "0"}
+def pipeline_run(workdir: Path, name: str = "training", **overrides: str
+                 ) -> tuple[subprocess.CompletedProcess, float]:
+    env = {**os.environ, **TINY, **overrides, "RAY_USAGE_STATS_ENABLED": "0"}
     env.pop("RAY_ADDRESS", None)
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", "from apparel.cli import main; main()", "pipeline", "run"],
+    result = subprocess.run([sys.executable, "-c", "from apparel.cli import main; main()", "pipeline", "run", name],
                             cwd=workdir, env=env, capture_output=True, text=True, timeout=1500,
                             stdin=subprocess.DEVNULL)
     return result, time.perf_counter() - start
+
+
+def executed(result: subprocess.CompletedProcess, task: str) -> bool:
+    """Whether the local runner ran ``task``: a cache hit or a skipped branch logs no "Executing task"."""
+    return f"Executing task \x1b[96m'{task}'" in result.stdout + result.stderr
+
+
+def registered_versions(workdir: Path) -> int:
+    with sqlite3.connect(workdir / "runs" / "mlflow.db") as db:
+        return db.execute("select count(*) from model_versions").fetchone()[0]
 
 
 @pytest.mark.slow
@@ -35,17 +47,36 @@ def test_training_pipeline_registers_indexes_and_caches(tmp_path: Path) -> None:
     assert first.returncode == 0, (first.stdout + first.stderr)[-4000:]
     assert "registered: apparel-unified v1 -> champion" in first.stdout
     assert "Recall@1: " in first.stdout and "search index: " in first.stdout
+    assert registered_versions(tmp_path) == 1
     with sqlite3.connect(tmp_path / "runs" / "mlflow.db") as db:
-        assert db.execute("select count(*) from model_versions").fetchone()[0] == 1
         assert db.execute("select count(*) from metrics where key like 'retrieval.%.recall_at_1'").fetchone()[0] >= 5
     assert list((tmp_path / "runs" / "pipeline").glob("*/build-index/index/catalog.faiss"))
 
     second, second_s = pipeline_run(tmp_path)
     assert second.returncode == 0, (second.stdout + second.stderr)[-4000:]
-    log = second.stdout + second.stderr
-    # A cache hit skips the task without the "Executing task" line a real execution logs.
     for task in ("ingest", "train-specialist", "distill", "add-attribute-branches", "evaluate"):
-        assert f"Executing task \x1b[96m'{task}'" not in log, task
-    assert "Executing task \x1b[96m'register'" in log
+        assert not executed(second, task), task
+    assert executed(second, "register")
     assert "registered: apparel-unified v2 -> champion" in second.stdout  # same model: the gate passes it
     assert second_s < first_s
+
+
+@pytest.mark.slow
+def test_retraining_skips_an_unchanged_catalog_and_gates_a_fine_tune_on_new_data(tmp_path: Path) -> None:
+    trained, _ = pipeline_run(tmp_path)
+    assert trained.returncode == 0, (trained.stdout + trained.stderr)[-4000:]
+
+    unchanged, _ = pipeline_run(tmp_path, "retraining")
+    assert unchanged.returncode == 0, (unchanged.stdout + unchanged.stderr)[-4000:]
+    assert not executed(unchanged, "finetune-champion")
+    assert "nothing registered: no new data since the champion's dataset (champion stays v1)" in unchanged.stdout
+    assert registered_versions(tmp_path) == 1
+
+    grown, _ = pipeline_run(tmp_path, "retraining", APPAREL__DATA__SYNTHETIC__PRODUCTS_PER_VERTICAL="8")
+    assert grown.returncode == 0, (grown.stdout + grown.stderr)[-4000:]
+    assert executed(grown, "finetune-champion") and executed(grown, "build-index")
+    assert registered_versions(tmp_path) == 2
+    line = next(x for x in grown.stdout.splitlines() if x.startswith("registered: "))
+    assert line.startswith(("registered: apparel-unified v2 -> champion (gate: ",
+                            "registered: apparel-unified v2 -> challenger (gate: ")), line
+    assert "apparel-retraining-" in next(x for x in grown.stdout.splitlines() if x.startswith("search index: "))
