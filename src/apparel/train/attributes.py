@@ -162,9 +162,9 @@ def train_progressive(model: ApparelNet, specs: list[AttributeSpec], images: tor
             on_branch(model)
     heads = [a for a in model.spec.attributes if a.name in targets] if tune_existing else specs
     if heads and schedule.final_steps_per_head:
-        new_branches = nn.ModuleList(model.branches[s.name] for s in specs)
+        only = nn.ModuleList(model.branches[s.name] for s in specs) if only_new else None
         tuned = train_heads(model, heads, images, targets, schedule.final_steps_per_head * len(heads), schedule,
-                            not schedule.freeze_base, anchor, only=new_branches if only_new else None)
+                            not schedule.freeze_base, anchor, only=only)
         log(f"[attributes] end-to-end fine-tune of {len(heads)} heads: loss {tuned:.3f}")
     _freeze(model.base, False)
     return model
