@@ -29,7 +29,7 @@ from apparel.data.manifest import Dataset  # noqa: E402
 from apparel.evaluation.attributes import evaluate_attributes  # noqa: E402
 from apparel.models.attributes import from_embedding  # noqa: E402
 from apparel.models.embedding import EmbeddingNet, count_parameters  # noqa: E402
-from apparel.stages import generate_stage, ingest_stage  # noqa: E402
+from apparel.stages.data import generate_stage, ingest_stage  # noqa: E402
 from apparel.train.attributes import (  # noqa: E402
     AttributeSchedule,
     attribute_specs,

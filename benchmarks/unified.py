@@ -27,7 +27,7 @@ from apparel.data.dataset import load_images  # noqa: E402
 from apparel.data.manifest import Dataset  # noqa: E402
 from apparel.evaluation.embeddings import evaluate_models  # noqa: E402
 from apparel.models.embedding import EmbeddingNet, count_parameters  # noqa: E402
-from apparel.stages import generate_stage, ingest_stage  # noqa: E402
+from apparel.stages.data import generate_stage, ingest_stage  # noqa: E402
 from apparel.train.distill import teacher_embeddings  # noqa: E402
 from apparel.train.embedding_job import fit_in_process, job_frame, make_job  # noqa: E402
 from apparel.train.loop import embed  # noqa: E402

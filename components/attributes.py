@@ -7,7 +7,7 @@ def add_attribute_branches(dataset: Input[Dataset], unified: Input[Model], confi
     from pathlib import Path
 
     from apparel.config import config_from_json
-    from apparel.stages import attributes_stage
+    from apparel.stages.attributes import attributes_stage
 
     config = config_from_json(config_json)
     work = Path(model.path).with_name("attributes-work")

@@ -6,6 +6,6 @@ def build_index(dataset: Input[Dataset], model: Input[Model], config_json: str, 
     from pathlib import Path
 
     from apparel.config import config_from_json
-    from apparel.stages import index_stage
+    from apparel.stages.index import index_stage
 
     index_stage(config_from_json(config_json), Path(dataset.path), Path(model.path), Path(index.path))

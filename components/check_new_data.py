@@ -6,6 +6,6 @@ def check_new_data(dataset: Input[Dataset], config_json: str) -> str:
     from pathlib import Path
 
     from apparel.config import config_from_json
-    from apparel.stages import needs_retraining
+    from apparel.stages.retrain import needs_retraining
 
     return "retrain" if needs_retraining(config_from_json(config_json), Path(dataset.path)) else "skip"

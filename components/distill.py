@@ -9,7 +9,7 @@ def distill(dataset: Input[Dataset], specialists: Input[list[Model]], epochs: in
     from pathlib import Path
 
     from apparel.config import config_from_json
-    from apparel.stages import distill_from
+    from apparel.stages.distill import distill_from
 
     config = config_from_json(config_json)
     teachers = {s.metadata["vertical"]: Path(s.path) for s in specialists}

@@ -9,7 +9,7 @@ def evaluate(dataset: Input[Dataset], model: Input[Model], specialists: Input[li
     from pathlib import Path
 
     from apparel.config import config_from_json
-    from apparel.stages import evaluate_stage
+    from apparel.stages.evaluate import evaluate_stage
 
     config = config_from_json(config_json)
     teachers = {s.metadata["vertical"]: Path(s.path) for s in specialists}

@@ -7,7 +7,7 @@ def finetune_champion(dataset: Input[Dataset], config_json: str, model: Output[M
     from pathlib import Path
 
     from apparel.config import config_from_json
-    from apparel.stages import download_champion, finetune_stage
+    from apparel.stages.retrain import download_champion, finetune_stage
 
     config = config_from_json(config_json)
     with tempfile.TemporaryDirectory() as champion:

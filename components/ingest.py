@@ -10,7 +10,7 @@ def ingest(source: str, adapter: str, verticals: list, config_json: str, dataset
     from pathlib import Path
 
     from apparel.config import config_from_json
-    from apparel.stages import ingest_source
+    from apparel.stages.data import ingest_source
 
     config = config_from_json(config_json)
     ingested = ingest_source(config, source, adapter, Path(dataset.path))

@@ -10,7 +10,7 @@ def register(dataset: Input[Dataset], model: Input[Model], config_json: str, car
     from pathlib import Path
 
     from apparel.config import config_from_json
-    from apparel.stages import register_from
+    from apparel.stages.register import register_from
 
     config = config_from_json(config_json)
     result = register_from(config, Path(model.path), Path(dataset.path), Path(baselines.path) if baselines else None,

@@ -8,7 +8,7 @@ def train_specialist(dataset: Input[Dataset], vertical: str, epochs: int, config
     from pathlib import Path
 
     from apparel.config import config_from_json
-    from apparel.stages import specialist_stage
+    from apparel.stages.specialists import specialist_stage
 
     config = config_from_json(config_json)
     scores = specialist_stage(config, Path(dataset.path), vertical, Path(model.path), epochs)

@@ -38,7 +38,7 @@ def generate(
     seed: Annotated[int | None, typer.Option(help="Seed (same seed, same catalog).")] = None,
 ) -> None:
     """Draw the synthetic garment catalog (the embedded default data set)."""
-    from apparel.stages import generate_stage
+    from apparel.stages.data import generate_stage
 
     overrides = {"products_per_vertical": products_per_vertical, "views_per_product": views,
                  "missing_label_rate": missing_label_rate, "seed": seed}
@@ -55,7 +55,7 @@ def ingest(
                                               "deepfashion-category or folder.")] = "manifest",
 ) -> None:
     """Validate a catalog into the manifest schema; bad files go to a quarantine report."""
-    from apparel.stages import ingest_stage
+    from apparel.stages.data import ingest_stage
 
     dataset, reused = ingest_stage(config(), source, out, adapter)
     info = dataset.info
@@ -74,7 +74,7 @@ def train_specialists(
     vertical: Annotated[list[str] | None, typer.Option(help="Only these verticals (repeatable).")] = None,
 ) -> None:
     """Train one triplet-loss specialist per vertical on Ray Train (resumes a killed run)."""
-    from apparel.stages import train_specialists_stage
+    from apparel.stages.specialists import train_specialists_stage
 
     for name, path in train_specialists_stage(config(), dataset, out, vertical).items():
         typer.echo(f"specialist {name}: {path}")
@@ -87,7 +87,7 @@ def distill(
     out: Annotated[Path, typer.Option(help="Folder for the unified model.")] = Path("runs/unified"),
 ) -> None:
     """Train the unified model to regress each image's specialist embedding (L2)."""
-    from apparel.stages import distill_stage
+    from apparel.stages.distill import distill_stage
 
     typer.echo(f"unified model: {distill_stage(config(), dataset, specialists, out)}")
 
@@ -100,7 +100,7 @@ def attributes(
     attribute: Annotated[list[str] | None, typer.Option(help="Only these attributes, in this order.")] = None,
 ) -> None:
     """Add attribute branches one at a time on the unified model (masked losses; resumes)."""
-    from apparel.stages import attributes_stage
+    from apparel.stages.attributes import attributes_stage
 
     typer.echo(f"model with attributes: {attributes_stage(config(), dataset, unified, out, attribute)}")
 
@@ -115,7 +115,7 @@ def add_attribute(
     finetune: Annotated[bool, typer.Option(help="Also fine-tune the base (embedding changes; re-checked).")] = False,
 ) -> None:
     """Train just one new branch on an existing model; its embedding stays identical unless --finetune."""
-    from apparel.stages import add_attribute_stage
+    from apparel.stages.attributes import add_attribute_stage
 
     path, check = add_attribute_stage(config(), dataset, model, name, out, finetune)
     typer.echo(f"new model: {path}  val Recall@1 {check['val_recall@1_before']:.3f} -> "
@@ -129,7 +129,7 @@ def retrieval(
     split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
 ) -> None:
     """Recall@1/5/10/20 and MAP@R per vertical of one embedding model."""
-    from apparel.stages import retrieval_stage
+    from apparel.stages.evaluate import retrieval_stage
 
     for vertical, scores in retrieval_stage(config(), dataset, model, split).items():
         typer.echo(f"{vertical:>10}  " + "  ".join(f"{k}={v:.3f}" for k, v in scores.items() if k != "queries"))
@@ -142,7 +142,7 @@ def register(
     specialists: Annotated[Path | None, typer.Option(help="Specialists folder, logged for comparison.")] = None,
 ) -> None:
     """Evaluate on the frozen set, log to MLflow, register a version; the gate picks champion or challenger."""
-    from apparel.stages import register_stage
+    from apparel.stages.register import register_stage
 
     result = register_stage(config(), model, dataset, specialists)
     typer.echo(f"{result.name} v{result.version}: {result.decision.alias} ({result.decision.summary()})")
@@ -239,7 +239,7 @@ def pipeline_run(
 ) -> None:
     """Run a pipeline on kfp's local runner with local Ray and the configured MLflow."""
     from apparel.registry.register import list_versions
-    from apparel.stages import pipeline_summary
+    from apparel.stages.pipeline import pipeline_summary
     from pipelines.run import PIPELINES, run_locally
 
     if name not in PIPELINES:

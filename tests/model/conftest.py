@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from apparel.config import Config, load_config
-from apparel.stages import generate_stage, ingest_stage
+from apparel.stages.data import generate_stage, ingest_stage
 
 TINY = {
     "APPAREL__MODEL__IMAGE_SIZE": "32",

@@ -10,7 +10,7 @@ from apparel.data.dataset import load_images, normalize
 from apparel.data.manifest import Dataset
 from apparel.models.attributes import ApparelNet
 from apparel.models.embedding import EmbeddingNet, EmbeddingSpec
-from apparel.stages import add_attribute_stage, attributes_stage
+from apparel.stages.attributes import add_attribute_stage, attributes_stage
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,79 @@
+"""Attribute stages: progressive branches on the unified model, and one more branch on a trained model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from apparel.config import Config
+from apparel.data.manifest import Dataset
+
+
+def train_frame_tensors(config: Config, dataset: Dataset, image_size: int):
+    from apparel.data.dataset import load_images
+
+    frame = dataset.split("train")
+    return frame, load_images(frame["image"].tolist(), image_size)
+
+
+def attributes_stage(config: Config, dataset_root: Path, unified_dir: Path, out_dir: Path,
+                     attributes: list[str] | None = None) -> Path:
+    """Progressive branches on the unified model; resumes after the last branch it saved."""
+    import torch
+
+    from apparel.models.attributes import ApparelNet, from_embedding
+    from apparel.models.embedding import EmbeddingNet
+    from apparel.train.attributes import attribute_specs, encode_targets, schedule_from, train_progressive
+    from apparel.train.loop import embed
+
+    dataset = Dataset.load(dataset_root)
+    specs = attribute_specs(dataset, attributes or dataset.info.attributes)
+    partial, final = out_dir / "partial", out_dir / "model"
+    unified = EmbeddingNet.load(unified_dir)
+    model = from_embedding(unified, config.train.attribute_width, config.train.attribute_attention)
+    if (partial / "spec.json").is_file():
+        model = ApparelNet.load(partial)
+        print(f"[attributes] resuming with branches: {', '.join(model.branches)}")
+    todo = [s for s in specs if s.name not in model.branches]
+    frame, images = train_frame_tensors(config, dataset, unified.spec.image_size)
+    schedule = schedule_from(config.train)
+    anchor = None if schedule.freeze_base else torch.from_numpy(embed(unified, images))
+    train_progressive(model, todo, images, encode_targets(frame, specs), schedule, anchor,
+                      on_branch=lambda m: m.save(partial))
+    model.save(final)
+    return final
+
+
+def add_attribute_stage(config: Config, dataset_root: Path, model_dir: Path, name: str, out_dir: Path,
+                        finetune: bool = False) -> tuple[Path, dict[str, float]]:
+    """One more branch on a trained model. With the base frozen (the default) every existing output
+    stays identical; with ``finetune`` the embedding moves and retrieval is re-checked.
+    Returns the new model folder and {recall@1 before, after} on the validation split."""
+    import torch
+
+    from apparel.evaluation.embeddings import evaluate_models, mean_metric
+    from apparel.models.attributes import ApparelNet
+    from apparel.train.attributes import attribute_specs, encode_targets, schedule_from, train_progressive
+    from apparel.train.loop import embed
+
+    if not (model_dir / "spec.json").is_file():
+        raise FileNotFoundError(f"no model at {model_dir} (spec.json missing)")
+    dataset = Dataset.load(dataset_root)
+    model = ApparelNet.load(model_dir)
+    spec = attribute_specs(dataset, [name])[0]
+    if name in model.branches:
+        raise ValueError(f"model already predicts '{name}'")
+    frame, images = train_frame_tensors(config, dataset, model.spec.base.image_size)
+    val = dataset.split("val")
+
+    def recall(m: ApparelNet) -> float:
+        return mean_metric(evaluate_models({v: m.base for v in dataset.verticals}, val, config.data.label))
+
+    before = recall(model)
+    schedule = schedule_from(config.train, freeze_base=not finetune)
+    anchor = torch.from_numpy(embed(model.base, images)) if finetune else None
+    # With --finetune the base moves, so existing branches are re-tuned on whatever labels exist.
+    known = [a for a in model.spec.attributes if a.name in dataset.info.attributes] if finetune else []
+    targets = encode_targets(frame, [*known, spec])
+    train_progressive(model, [spec], images, targets, schedule, anchor, tune_existing=finetune)
+    model.save(out_dir)
+    return out_dir, {"val_recall@1_before": before, "val_recall@1_after": recall(model)}

@@ -1,0 +1,47 @@
+"""Catalog stages: draw the synthetic catalog, read a catalog through its adapter, ingest it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from apparel.config import Config
+from apparel.data.adapters import ADAPTERS, RawCatalog
+from apparel.data.ingest import ingest
+from apparel.data.manifest import Dataset
+from apparel.data.synthetic import generate_catalog
+from apparel.progress import progress_bar
+
+
+def generate_stage(config: Config, out: Path, overrides: dict[str, Any] | None = None) -> Path:
+    synthetic = config.data.synthetic.model_copy(update=overrides or {})
+    if synthetic.products_per_vertical < 2 or synthetic.views_per_product < 1:
+        raise ValueError("need at least 2 products per vertical and 1 view per product")
+    total = synthetic.products_per_vertical * synthetic.views_per_product * 5
+    with progress_bar("drawing catalog", total) as advance:
+        return generate_catalog(synthetic, out, advance)
+
+
+def read_catalog(config: Config, source: Path, adapter: str) -> RawCatalog:
+    if adapter not in ADAPTERS or adapter == "csv":
+        known = ", ".join(a for a in ADAPTERS if a != "csv")
+        raise ValueError(f"unknown adapter '{adapter}' (known: {known}; generic CSV is a library call)")
+    if not source.exists():
+        raise FileNotFoundError(f"catalog not found: {source}")
+    if adapter == "fashion-products":
+        return ADAPTERS[adapter](source, config.data.vertical_map)
+    return ADAPTERS[adapter](source)
+
+
+def ingest_stage(config: Config, source: Path, out: Path, adapter: str = "manifest") -> tuple[Dataset, bool]:
+    catalog = read_catalog(config, source, adapter)
+    with progress_bar("validating images", len(catalog.rows)) as advance:
+        return ingest(catalog, out, config.data, str(source), adapter, advance)
+
+
+def ingest_source(config: Config, source: str, adapter: str, out: Path) -> Dataset:
+    """'synthetic' draws the default catalog inside ``out``; anything else is a catalog path."""
+    if source == "synthetic":
+        labels = generate_stage(config, out / "catalog")
+        return ingest_stage(config, labels.parent, out, "manifest")[0]
+    return ingest_stage(config, Path(source), out, adapter)[0]
