@@ -85,7 +85,8 @@ def register_candidate(config: Config, model_dir: Path, dataset_root: Path,
         with tempfile.TemporaryDirectory() as folder:
             _artefacts(Path(folder), model, report, embeddings, frame, baselines or {})
             example = load_images(frame["image"].tolist()[:1], model.spec.base.image_size).permute(0, 2, 3, 1).numpy()
-            info = log_apparel_model(model_dir, config.registry.model_name, example)
+            info = log_apparel_model(model_dir, config.registry.model_name, example,
+                                     config.registry.pip_requirements)
             version = str(info.registered_model_version)
             card = reports.model_card(config.registry.model_name, version, report,
                                       {"version": dataset.info.version, "source": dataset.info.source,

@@ -27,7 +27,7 @@ from apparel.evaluation.retrieval import per_vertical_retrieval
 from apparel.losses import EmbeddingRegressionLoss, TripletMarginLoss
 from apparel.miners import build_miner
 from apparel.models.embedding import EmbeddingNet, EmbeddingSpec
-from apparel.train.loop import embed, shuffled_batches, train_one_epoch
+from apparel.train.loop import embed, shuffled_batches, train_one_epoch, use_threads
 
 
 @dataclass
@@ -81,6 +81,7 @@ def fit(job: EmbeddingJob, report: Report, resume_state: dict | None = None, ran
     (rank 0 only). The Ray worker and the in-process runner differ only in ``report`` and ``wrap``.
     """
     train = TrainConfig(**job.train)
+    use_threads(train.torch_threads)
     device = device or torch.device("cpu")
     torch.manual_seed(train.seed * 1000 + rank)
     spec = EmbeddingSpec(**job.spec)
