@@ -64,87 +64,111 @@ def ingest(
                f"{info.quarantined} quarantined (see {out / 'quarantine.csv'}), version {info.version}")
 
 
-DatasetArg = Annotated[Path, typer.Argument(help="Ingested dataset folder (from `apparel ingest`).")]
+DatasetArg = Annotated[Path | None, typer.Argument(
+    help="Ingested dataset folder (default: the newest, from `apparel run` or `apparel ingest`).", show_default=False)]
+
+
+def dataset_or_newest(dataset: Path | None) -> Path:
+    from apparel.workspace import newest
+
+    return dataset or newest(config(), "dataset")
 
 
 @app.command("train-specialists")
 def train_specialists(
-    dataset: DatasetArg,
+    dataset: DatasetArg = None,
     out: Annotated[Path, typer.Option(help="Folder for one model per vertical.")] = Path("runs/specialists"),
     vertical: Annotated[list[str] | None, typer.Option(help="Only these verticals (repeatable).")] = None,
 ) -> None:
     """Train one triplet-loss specialist per vertical on Ray Train (resumes a killed run)."""
     from apparel.stages.specialists import train_specialists_stage
 
-    for name, path in train_specialists_stage(config(), dataset, out, vertical).items():
+    for name, path in train_specialists_stage(config(), dataset_or_newest(dataset), out, vertical).items():
         typer.echo(f"specialist {name}: {path}")
 
 
 @app.command()
 def distill(
-    dataset: DatasetArg,
-    specialists: Annotated[Path, typer.Option(help="Folder train-specialists wrote.")] = Path("runs/specialists"),
+    dataset: DatasetArg = None,
+    specialists: Annotated[Path | None, typer.Option(help="Folder train-specialists wrote (default: the newest "
+                                                          "specialists, a pipeline run's or train-specialists').",
+                                                     show_default=False)] = None,
     out: Annotated[Path, typer.Option(help="Folder for the unified model.")] = Path("runs/unified"),
 ) -> None:
     """Train the unified model to regress each image's specialist embedding (L2)."""
-    from apparel.stages.distill import distill_stage
+    from apparel.stages.specialists import specialists_in
+    from apparel.train.distill import distill_unified
+    from apparel.workspace import newest_specialists
 
-    typer.echo(f"unified model: {distill_stage(config(), dataset, specialists, out)}")
+    teachers = specialists_in(specialists) if specialists else newest_specialists(config())
+    typer.echo(f"unified model: {distill_unified(config(), dataset_or_newest(dataset), teachers, out)}")
 
 
 @app.command()
 def attributes(
-    dataset: DatasetArg,
-    unified: Annotated[Path, typer.Option(help="Unified model folder.")] = Path("runs/unified/model"),
+    dataset: DatasetArg = None,
+    unified: Annotated[Path | None, typer.Option(help="Unified model folder (default: the newest).",
+                                                 show_default=False)] = None,
     out: Annotated[Path, typer.Option(help="Folder for the model with attribute branches.")] = Path("runs/attributes"),
     attribute: Annotated[list[str] | None, typer.Option(help="Only these attributes, in this order.")] = None,
 ) -> None:
     """Add attribute branches one at a time on the unified model (masked losses; resumes)."""
     from apparel.stages.attributes import attributes_stage
+    from apparel.workspace import newest
 
-    typer.echo(f"model with attributes: {attributes_stage(config(), dataset, unified, out, attribute)}")
+    trained = attributes_stage(config(), dataset_or_newest(dataset), unified or newest(config(), "unified"), out,
+                               attribute)
+    typer.echo(f"model with attributes: {trained}")
 
 
 @app.command("add-attribute")
 def add_attribute(
     name: Annotated[str, typer.Argument(help="Attribute column of the dataset to add.")],
-    dataset: DatasetArg,
-    model: Annotated[Path, typer.Option(help="Model folder with attribute branches.")] = Path(
-        "runs/attributes/model"),
+    dataset: DatasetArg = None,
+    model: Annotated[Path | None, typer.Option(help="Model folder with attribute branches (default: the champion, "
+                                                    "else the newest).", show_default=False)] = None,
     out: Annotated[Path, typer.Option(help="Folder for the new model.")] = Path("runs/attributes/added"),
     finetune: Annotated[bool, typer.Option(help="Also fine-tune the base (embedding changes; re-checked).")] = False,
 ) -> None:
     """Train just one new branch on an existing model; its embedding stays identical unless --finetune."""
     from apparel.stages.attributes import add_attribute_stage
+    from apparel.workspace import champion_or_newest
 
-    path, check = add_attribute_stage(config(), dataset, model, name, out, finetune)
+    path, check = add_attribute_stage(config(), dataset_or_newest(dataset), model or champion_or_newest(config()),
+                                      name, out, finetune)
     typer.echo(f"new model: {path}  val Recall@1 {check['val_recall@1_before']:.3f} -> "
                f"{check['val_recall@1_after']:.3f}")
 
 
 @app.command()
 def retrieval(
-    dataset: DatasetArg,
-    model: Annotated[Path, typer.Option(help="Model folder (spec.json + weights.pt).")] = Path("runs/unified/model"),
+    dataset: DatasetArg = None,
+    model: Annotated[Path | None, typer.Option(help="Model folder (spec.json + weights.pt; default: the champion, "
+                                                    "else the newest).", show_default=False)] = None,
     split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
 ) -> None:
     """Recall@1/5/10/20 and MAP@R per vertical of one embedding model."""
     from apparel.stages.evaluate import retrieval_stage
+    from apparel.workspace import champion_or_newest
 
-    for vertical, scores in retrieval_stage(config(), dataset, model, split).items():
+    model = model or champion_or_newest(config())
+    typer.echo(f"model {model}")
+    for vertical, scores in retrieval_stage(config(), dataset_or_newest(dataset), model, split).items():
         typer.echo(f"{vertical:>10}  " + "  ".join(f"{k}={v:.3f}" for k, v in scores.items() if k != "queries"))
 
 
 @app.command()
 def register(
-    model: Annotated[Path, typer.Argument(help="Model folder with attribute branches.")],
-    dataset: DatasetArg,
+    model: Annotated[Path | None, typer.Argument(help="Model folder with attribute branches (default: the newest).",
+                                                 show_default=False)] = None,
+    dataset: DatasetArg = None,
     specialists: Annotated[Path | None, typer.Option(help="Specialists folder, logged for comparison.")] = None,
 ) -> None:
     """Evaluate on the frozen set, log to MLflow, register a version; the gate picks champion or challenger."""
     from apparel.stages.register import register_stage
+    from apparel.workspace import newest
 
-    result = register_stage(config(), model, dataset, specialists)
+    result = register_stage(config(), model or newest(config(), "model"), dataset_or_newest(dataset), specialists)
     typer.echo(f"{result.name} v{result.version}: {result.decision.alias} ({result.decision.summary()})")
 
 
@@ -238,15 +262,22 @@ def pipeline_run(
     adapter: Annotated[str, typer.Option(help="Catalog layout (see `apparel ingest --help`).")] = "manifest",
 ) -> None:
     """Run a pipeline on kfp's local runner with local Ray and the configured MLflow."""
+    from datetime import datetime
+
     from apparel.registry.register import list_versions
+    from apparel.runlog import pipeline_log
     from apparel.stages.pipeline import pipeline_summary
-    from pipelines.run import PIPELINES, run_locally
+    from pipelines.run import PIPELINES, run_locally, step_names
 
     if name not in PIPELINES:
         raise ValueError(f"unknown pipeline '{name}' (known: {', '.join(PIPELINES)})")
-    before = len(list_versions(config()))
-    run_locally(name, config(), source=source, adapter=adapter)
-    for line in pipeline_summary(config(), before):
+    log = config().pipeline.log_dir / f"{name}-{datetime.now():%Y%m%d-%H%M%S}.log"
+    typer.echo(f"pipeline {name}: full log in {log}")
+    with pipeline_log(log, step_names(name, config())):
+        before = len(list_versions(config()))
+        run_locally(name, config(), source=source, adapter=adapter)
+        summary = pipeline_summary(config(), before)
+    for line in summary:
         typer.echo(line)
 
 

@@ -129,6 +129,8 @@ class PipelineConfig(Section):
     specialist_memory: str = Field("8G", description="Memory limit of a specialist training step.")
     retries: int = Field(2, description="Retries of training steps (a retried step resumes its checkpoint).")
     pipeline_root: Path = Field(Path("runs/pipeline"), description="Where the local runner keeps artefacts.")
+    log_dir: Path = Field(Path("runs/logs"), description="Where a local pipeline run writes its full log (kfp, "
+                          "Ray, frameworks); the terminal shows one line per step.")
     retrain_cron: str = Field("0 0 3 * * 1", description="Cron (with seconds) of scheduled retraining.")
     namespace: str = "apparel"
     ray_image: str = "rayproject/ray:2.40.0-py311"
