@@ -48,11 +48,12 @@ def generate(
 
 @app.command()
 def ingest(
-    source: Annotated[Path, typer.Argument(help="Catalog folder (or CSV file for --adapter csv).")],
+    source: Annotated[Path, typer.Argument(help="Catalog folder.")],
     out: Annotated[Path, typer.Option(help="Folder for manifest.csv, quarantine.csv, dataset.json.")] = Path(
         "runs/dataset"),
-    adapter: Annotated[str, typer.Option(help="manifest, csv, fashion-products, deepfashion-inshop, "
-                                              "deepfashion-category or folder.")] = "manifest",
+    adapter: Annotated[str, typer.Option(help="manifest, fashion-products, deepfashion-inshop, deepfashion-category "
+                                              "or folder (any other CSV: apparel.data.adapters.read_csv).")
+                       ] = "manifest",
 ) -> None:
     """Validate a catalog into the manifest schema; bad files go to a quarantine report."""
     from apparel.stages.data import ingest_stage
@@ -175,13 +176,14 @@ def register(
 @app.command()
 def models() -> None:
     """List registered versions with their aliases and gate decisions."""
-    from apparel.registry.register import list_versions
+    from apparel.registry.versions import list_versions, versions_table
 
     rows = list_versions(config())
     if not rows:
         typer.echo(f"no versions of {config().registry.model_name} yet")
-    for row in rows:
-        typer.echo(f"v{row['version']:<4} {row['aliases']:<20} {row['decision']:<11} {row['reasons']}")
+        return
+    for line in versions_table(rows):
+        typer.echo(line)
 
 
 def _client():
@@ -264,7 +266,7 @@ def pipeline_run(
     """Run a pipeline on kfp's local runner with local Ray and the configured MLflow."""
     from datetime import datetime
 
-    from apparel.registry.register import list_versions
+    from apparel.registry.versions import list_versions
     from apparel.runlog import pipeline_log
     from apparel.stages.pipeline import pipeline_summary
     from pipelines.run import PIPELINES, run_locally, step_names
@@ -297,6 +299,29 @@ def pipeline_submit(
 def run() -> None:
     """The main job: the training pipeline end to end on the synthetic catalog, locally."""
     pipeline_run("training", "synthetic", "manifest")
+
+
+@app.command()
+def clean(
+    yes: Annotated[bool, typer.Option("--yes", help="Delete; without it, only show what would go.")] = False,
+    keep_runs: Annotated[int, typer.Option(help="Newest pipeline runs kept per pipeline.", min=0)] = 1,
+    mlflow: Annotated[bool, typer.Option("--mlflow", help="Also the MLflow store: registered models and their "
+                                                          "audit trail (never without this flag).")] = False,
+) -> None:
+    """Free disk under runs/: older pipeline runs, Ray checkpoints, distillation work, old logs."""
+    from apparel.clean import cleanup_targets, delete, human
+
+    targets = cleanup_targets(config(), keep_runs, mlflow)
+    for target in targets:
+        shown = target.path.relative_to(Path.cwd()) if target.path.is_relative_to(Path.cwd()) else target.path
+        typer.echo(f"{human(target.size):>10}  {shown}  ({target.why})")
+    total = human(sum(t.size for t in targets))
+    if not yes:
+        typer.echo(f"would free {total} in {len(targets)} paths; `apparel clean --yes` deletes them"
+                   + ("" if mlflow else " (the MLflow store stays: --mlflow)"))
+        return
+    delete(targets)
+    typer.echo(f"freed {total} in {len(targets)} paths")
 
 
 def main() -> None:

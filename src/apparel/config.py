@@ -86,6 +86,8 @@ class TrainConfig(Section):
     cpus_per_worker: int = 1
     seed: int = 0
     distill_epochs: int = 6
+    checkpoints_to_keep: int = Field(1, ge=1, description="Checkpoints kept per Ray training run (the newest; "
+                                     "a resumed run needs one).")
     attribute_branch_steps: int = Field(10, description="Steps training each new attribute branch alone.")
     attribute_finetune_steps: int = Field(5, description="End-to-end steps after each branch is added.")
     attribute_final_steps: int = Field(45, description="Once every branch is in: end-to-end steps per attribute.")

@@ -51,8 +51,8 @@ def pipeline_summary(config: Config, versions_before: int = 0) -> list[str]:
     metrics, where to look. ``versions_before`` is how many versions existed before the run."""
     from mlflow import MlflowClient
 
-    from apparel.registry.register import list_versions
     from apparel.registry.tracking import configure, tracking_uri
+    from apparel.registry.versions import list_versions
 
     versions = list_versions(config)
     if len(versions) <= versions_before:
