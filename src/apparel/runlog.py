@@ -44,9 +44,10 @@ class StepReporter:
     ParallelFor) is shown once, when every instance is done and the pipeline has moved on."""
 
     def __init__(self, steps: list[str], echo: Callable[[str], None], progress_every_s: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 progress_per_step: int = 3, clock: Callable[[], float] = time.monotonic) -> None:
         self.order, self.echo, self.clock = list(steps), echo, clock
-        self.progress_every_s = progress_every_s
+        self.progress_every_s, self.progress_per_step = progress_every_s, progress_per_step
+        self.in_between = 0  # progress lines shown since the last step line, besides last epochs
         self.steps: dict[str, Step] = {}
         self.shown = 0
         self.last_progress = -float("inf")
@@ -90,6 +91,7 @@ class StepReporter:
     def _show(self, name: str, step: Step) -> None:
         step.shown = True
         self.shown += 1
+        self.in_between = 0
         runs = step.finished + step.cached
         times = f" ×{runs}" if runs > 1 else ""
         if step.failed:
@@ -101,13 +103,17 @@ class StepReporter:
         self.echo(f"[{self.shown}/{max(len(self.order), self.shown)}] {name + times:<24} {state}")
 
     def _progress(self, match: re.Match) -> None:
-        """Every resume and last epoch; in between at most one line per ``progress_every_s``."""
+        """Every resume and last epoch; in between at most one line per ``progress_every_s`` and
+        ``progress_per_step`` lines per step, so a slow machine does not get a longer screen."""
         last = (match["k"] and match["k"] == match["n"]) or (match["s"] and match["s"] == match["t"])
         always = last or "resuming" in match["line"] or "end-to-end" in match["line"]
         now = self.clock()
-        if always or now - self.last_progress >= self.progress_every_s:
-            self.last_progress = now
-            self.echo("      " + match["line"].strip())
+        if not always and (now - self.last_progress < self.progress_every_s or
+                           self.in_between >= self.progress_per_step):
+            return
+        self.last_progress = now
+        self.in_between += not always
+        self.echo("      " + match["line"].strip())
 
 
 class _LogStream(io.TextIOBase):

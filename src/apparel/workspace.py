@@ -57,11 +57,11 @@ def champion_or_newest(config: Config) -> Path:
     from mlflow import MlflowClient
 
     from apparel.registry import aliases
-    from apparel.registry.tracking import configure, tracking_uri
+    from apparel.registry.tracking import configure
     from apparel.stages.retrain import download_champion
 
-    uri = tracking_uri(config.registry)
-    if uri.startswith("sqlite:") and not Path(uri.removeprefix("sqlite:///")).is_file():
+    uri = config.registry.tracking_uri
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         return newest(config, "model")  # no store yet: nothing registered (and don't create one here)
     configure(config.registry)
     version = aliases.holder(MlflowClient(), config.registry.model_name, aliases.CHAMPION)

@@ -56,6 +56,13 @@ def test_training_progress_is_concise() -> None:
                         "[specialist-bags-52] epoch 3/3 loss=0.1273 val_recall@1=0.5000"]
 
 
+def test_progress_between_last_epochs_is_capped_per_step() -> None:
+    epochs = "".join(f"[unified-1] epoch {k}/50 loss=0.1\n" for k in range(1, 51))
+    progress = [line.strip() for line in report(f"Executing task 'distill'\n{epochs}") if not line.startswith("[")]
+    assert progress == ["[unified-1] epoch 1/50 loss=0.1", "[unified-1] epoch 4/50 loss=0.1",
+                        "[unified-1] epoch 7/50 loss=0.1", "[unified-1] epoch 50/50 loss=0.1"]
+
+
 def test_a_failed_step_is_shown_at_once() -> None:
     shown = report("Executing task 'ingest'\nTask 'ingest' finished with status FAILURE\n", ["ingest"])
     assert shown == ["[1/1] ingest                   FAILED after 10.0 s"]

@@ -18,9 +18,10 @@ def list_versions(config: Config) -> list[dict[str, str]]:
     from apparel.registry import aliases
     from apparel.registry.tracking import retry, tracking_uri
 
-    uri = tracking_uri(config.registry)
-    if uri.startswith("sqlite:") and not Path(uri.removeprefix("sqlite:///")).is_file():
+    configured = config.registry.tracking_uri
+    if configured.startswith("sqlite:///") and not Path(configured.removeprefix("sqlite:///")).is_file():
         return []  # nothing registered, and listing must not create a store
+    uri = tracking_uri(config.registry)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     client = MlflowClient()
