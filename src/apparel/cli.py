@@ -275,10 +275,14 @@ def pipeline_run(
         raise ValueError(f"unknown pipeline '{name}' (known: {', '.join(PIPELINES)})")
     log = config().pipeline.log_dir / f"{name}-{datetime.now():%Y%m%d-%H%M%S}.log"
     typer.echo(f"pipeline {name}: full log in {log}")
-    with pipeline_log(log, step_names(name, config())):
-        before = len(list_versions(config()))
-        run_locally(name, config(), source=source, adapter=adapter)
-        summary = pipeline_summary(config(), before)
+    try:
+        with pipeline_log(log, step_names(name, config())):
+            before = len(list_versions(config()))
+            run_locally(name, config(), source=source, adapter=adapter)
+            summary = pipeline_summary(config(), before)
+    except Exception as error:
+        raise RuntimeError(f"{str(error).splitlines()[0] if str(error) else type(error).__name__} "
+                           f"(full log: {log})") from error
     for line in summary:
         typer.echo(line)
 

@@ -85,3 +85,21 @@ def test_everything_written_goes_to_the_file_without_colour(tmp_path: Path, capf
     assert "\x1b[" not in text
     print("after")  # streams are back
     assert capfd.readouterr().out == "after\n"
+
+
+def test_a_failing_pipeline_shows_the_step_and_points_at_the_log(tmp_path: Path) -> None:
+    """A real local run whose ingest fails: the failed step's line, then one error line naming the log."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("APPAREL", "RAY_ADDRESS"))}
+    result = subprocess.run([sys.executable, "-c", "from apparel.cli import main; main()", "pipeline", "run",
+                             "--source", str(tmp_path / "absent")], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=600, stdin=subprocess.DEVNULL, env={**env, "RAY_USAGE_STATS_ENABLED": "0"})
+    assert result.returncode != 0
+    shown = result.stdout.splitlines()
+    assert shown[0].startswith("pipeline training: full log in runs/logs/training-") and len(shown) <= 3, shown
+    assert any(line.startswith("[1/8] ingest") and "FAILED" in line for line in shown), shown
+    error = result.stderr.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("error: ") and "(full log: runs/logs/training-" in error[0]
+    log = tmp_path / shown[0].split(" full log in ", 1)[1]
+    assert "catalog not found" in log.read_text()
