@@ -101,7 +101,7 @@ class TrainConfig(Section):
     finetune_lr: float = Field(2e-4, description="Learning rate of retraining's fine-tune of the champion.")
     finetune_embedding_weight: float = Field(1.0, description="Weight of the L2 pull towards the champion's "
                                              "embedding during retraining's fine-tune.")
-    torch_threads: int = Field(0, description="CPU threads of torch in training and evaluation steps (0: torch's "
+    torch_threads: int = Field(0, description="CPU threads of torch in training (Ray workers, attribute and fine-tune "
                                "default, one per core).")
 
 
@@ -139,9 +139,7 @@ class PipelineConfig(Section):
     ray_gpu_workers: int = 1
 
 
-class Config(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
-
+class Config(Section):
     mode: Literal["local", "cluster"] = "local"
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -149,11 +147,12 @@ class Config(BaseSettings):
     registry: RegistryConfig = RegistryConfig()
     pipeline: PipelineConfig = PipelineConfig()
 
-    @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-                                   **_: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
-        """``Config()`` reads what ``load_config()`` reads: the environment over ``$APPAREL_CONFIG``."""
-        return init_settings, *_sources(os.environ.get(CONFIG_FILE_ENV) or None, os.environ)
+
+class ConfigSettings(BaseSettings, Config):
+    """:class:`Config` as pydantic-settings reads it: ``APPAREL__SECTION__FIELD`` variables, nested by ``__``,
+    over a YAML file. ``load_config`` hands back the plain :class:`Config` it resolves to."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
 
 
 class _EnvironSource(EnvSettingsSource):
@@ -172,12 +171,12 @@ class ConfigError(ValueError):
 
 
 def _sources(path: Path | str | None, environ: Mapping[str, str]) -> tuple[PydanticBaseSettingsSource, ...]:
-    sources: list[PydanticBaseSettingsSource] = [_EnvironSource(Config, environ)]
+    sources: list[PydanticBaseSettingsSource] = [_EnvironSource(ConfigSettings, environ)]
     if path is not None:
         if not Path(path).is_file():
             raise FileNotFoundError(f"config file not found: {path}")
         try:
-            sources.append(YamlConfigSettingsSource(Config, yaml_file=Path(path)))
+            sources.append(YamlConfigSettingsSource(ConfigSettings, yaml_file=Path(path)))
         except (TypeError, ValueError, AttributeError):
             raise ConfigError(f"config file {path} must hold a mapping of sections") from None
     return tuple(sources)
@@ -209,6 +208,7 @@ def load_config(path: Path | str | None = None, environ: Mapping[str, str] | Non
     environ = dict(os.environ if environ is None else environ)
     path = path or environ.get(CONFIG_FILE_ENV) or None
     try:
-        return Config(_build_sources=(_sources(path, environ), {}))
+        settings = ConfigSettings(_build_sources=(_sources(path, environ), {}))
     except ValidationError as error:
         raise ConfigError(_describe(error, path, environ)) from None
+    return Config.model_validate(settings.model_dump())
