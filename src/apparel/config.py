@@ -82,12 +82,12 @@ class TrainConfig(Section):
     margin: float = 0.2
     miner: Literal["batch_hard", "semi_hard"] = "batch_hard"
     num_workers: int = Field(1, description="Ray Train workers per specialist.")
+    checkpoints_to_keep: int = Field(1, ge=1, description="Checkpoints kept per Ray training run (the newest; "
+                                     "a resumed run needs one).")
     use_gpu: bool | Literal["auto"] = Field("auto", description="Train on GPUs: true, false or auto-detect.")
     cpus_per_worker: int = 1
     seed: int = 0
     distill_epochs: int = 6
-    checkpoints_to_keep: int = Field(1, ge=1, description="Checkpoints kept per Ray training run (the newest; "
-                                     "a resumed run needs one).")
     attribute_branch_steps: int = Field(10, description="Steps training each new attribute branch alone.")
     attribute_finetune_steps: int = Field(5, description="End-to-end steps after each branch is added.")
     attribute_final_steps: int = Field(45, description="Once every branch is in: end-to-end steps per attribute.")
@@ -102,7 +102,7 @@ class TrainConfig(Section):
     finetune_embedding_weight: float = Field(1.0, description="Weight of the L2 pull towards the champion's "
                                              "embedding during retraining's fine-tune.")
     torch_threads: int = Field(0, description="CPU threads of torch in training (Ray workers, attribute and fine-tune "
-                               "default, one per core).")
+                               "steps; 0: torch's default, one per core).")
 
 
 class RegistryConfig(Section):

@@ -183,10 +183,10 @@ def ensure_ray(config: Config) -> None:
 
     if ray.is_initialized():
         return
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("RAY_memory_usage_threshold", "0.98")  # small hosts: don't kill the trainer early
     # Ray Train's print patch tees every worker print into its logger too: each epoch line came out twice.
     os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_memory_usage_threshold", "0.98")  # small hosts: don't kill the trainer early
     if os.environ.get("RAY_ADDRESS") or config.mode == "cluster":
         ray.init(address=os.environ.get("RAY_ADDRESS", "auto"), log_to_driver=True)
         return
