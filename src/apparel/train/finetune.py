@@ -31,12 +31,13 @@ def finetune(model: ApparelNet, frame: pd.DataFrame, images: torch.Tensor, confi
     optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr / 10, weight_decay=train.weight_decay)
     sampler = PKSampler(codes.numpy(), train.batch_p, train.batch_k, seed=train.seed,
                         batches=train.steps_per_epoch * train.epochs)
+    device = next(model.parameters()).device  # the stage put the model on its pod's GPU (or the CPU)
     model.train()
     for step, batch in enumerate(sampler):
         index = rows[batch]
-        embedding, logits = model.forward_logits(normalize(augment(images[index])))
-        loss = triplet(embedding, codes[batch]) + (embedding - anchor[index]).pow(2).sum(1).mean()
-        loss = loss + sum(losses[s.name](logits[s.name], targets[s.name][index]) for s in specs)
+        embedding, logits = model.forward_logits(normalize(augment(images[index].to(device))))
+        loss = triplet(embedding, codes[batch].to(device)) + (embedding - anchor[index].to(device)).pow(2).sum(1).mean()
+        loss = loss + sum(losses[s.name](logits[s.name], targets[s.name][index].to(device)) for s in specs)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
