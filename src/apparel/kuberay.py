@@ -80,6 +80,20 @@ def _pod(config: Config, role: str, resources: dict[str, str], gpu: bool) -> dic
     return {"spec": spec}
 
 
+def submitter(config: Config) -> dict:
+    """The pod that runs `ray job submit` against the head (KubeRay sets its command), as hardened as the rest."""
+    pod_security, container_security = _security()
+    resources = {"cpu": "200m", "memory": "512Mi"}
+    return {"spec": {"restartPolicy": "Never", "automountServiceAccountToken": False,
+                     "securityContext": pod_security,
+                     "containers": [{"name": "ray-job-submitter", "image": config.pipeline.base_image,
+                                     "resources": {"requests": resources, "limits": resources},
+                                     "securityContext": container_security,
+                                     "env": [{"name": "HOME", "value": "/tmp"}],
+                                     "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}],
+                     "volumes": [{"name": "tmp", "emptyDir": {}}]}}
+
+
 def worker_group(config: Config) -> dict:
     """One worker pod per Ray Train worker, sized from the very ScalingConfig the run will use."""
     scaling = scaling_config(config.train, cluster_use_gpu(config))
@@ -118,6 +132,7 @@ def rayjob_manifest(config: Config, job: EmbeddingJob, storage: Path, attempt: s
             "ttlSecondsAfterFinished": 3600,
             "backoffLimit": 0,  # the KFP step retries; its next attempt resumes the checkpoints
             "submissionMode": "K8sJobMode",
+            "submitterPodTemplate": submitter(config),
             "rayClusterSpec": {
                 "rayVersion": ray.__version__,  # the image installs the project, so this very Ray
                 # The head runs the driver and Ray Train's controller (num_cpus=0), no training worker.

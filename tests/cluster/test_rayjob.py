@@ -61,6 +61,13 @@ def test_every_ray_pod_mounts_the_configured_pvc_at_the_data_root_on_the_project
     manifest = rayjob_manifest(config, specialist_job(config, tmp_path), tmp_path / "pvc" / "ray", "a")
     cluster = manifest["spec"]["rayClusterSpec"]
     pods = [cluster["headGroupSpec"]["template"]] + [g["template"] for g in cluster["workerGroupSpecs"]]
+    for pod in [*pods, manifest["spec"]["submitterPodTemplate"]]:
+        (container,) = pod["spec"]["containers"]
+        assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+        assert pod["spec"]["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        assert container["resources"]["limits"] and container["image"] == config.pipeline.base_image
     for pod in pods:
         volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
         (container,) = pod["spec"]["containers"]
@@ -68,7 +75,6 @@ def test_every_ray_pod_mounts_the_configured_pvc_at_the_data_root_on_the_project
         assert volumes["data"]["persistentVolumeClaim"]["claimName"] == "catalog-volume"
         assert mounts["data"] == str(config.data.root)
         assert container["image"] == config.pipeline.base_image == "ghcr.io/apparel-mlops/apparel:0.1.0-gpu"
-        assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
         assert container["securityContext"]["readOnlyRootFilesystem"] is True and mounts["tmp"] == "/tmp"
 
 
