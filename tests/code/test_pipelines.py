@@ -147,3 +147,9 @@ def test_ingest_component_through_its_python_func(tmp_path: Path) -> None:
     assert (tmp_path / "dataset" / "manifest.csv").is_file() and dataset.metadata["images"] == 30
     with pytest.raises(ValueError, match="none of"):
         component.python_func("synthetic", "manifest", ["hats"], config_to_json(config), dataset, report)
+
+
+def test_cluster_mode_needs_an_absolute_data_root_to_mount_the_pvc_at(tmp_path: Path) -> None:
+    config = load_config(environ={"APPAREL__MODE": "cluster"})  # data.root stays the laptop's runs/data
+    with pytest.raises(ValueError, match="absolute data.root"):
+        compile_pipeline("training", config, tmp_path / "t.yaml")
