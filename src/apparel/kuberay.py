@@ -214,6 +214,10 @@ def kubernetes_api():
 def run_rayjob(config: Config, job: EmbeddingJob, storage: Path, api=None, timeout_s: float = 24 * 3600,
                poll_s: float = 15.0, log: Callable[[str], None] = print) -> Path:
     """Submits the RayJob (or waits on an earlier attempt's, still running), returns the model folder it left."""
+    step_namespace = os.environ.get("KFP_NAMESPACE")  # KFP's launcher exports the step pod's namespace
+    if step_namespace and step_namespace != config.pipeline.namespace:
+        raise ValueError(f"pipeline.namespace is '{config.pipeline.namespace}' but this step runs in "
+                         f"'{step_namespace}': the RayJob must run beside the PVC and the ServiceAccount")
     api = api or kubernetes_api()
     manifest = rayjob_manifest(config, job, storage, attempt_id())
     namespace = manifest["metadata"]["namespace"]

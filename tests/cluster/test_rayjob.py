@@ -179,3 +179,12 @@ def test_images_no_ray_pod_can_read_are_a_clear_error(cluster_config: Config, ti
 def test_storage_off_the_pvc_is_refused(cluster_config: Config, tiny_catalog: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not under data.root"):
         run_training(specialist_job(cluster_config, tiny_catalog), cluster_config, tmp_path / "pod-local" / "ray")
+
+
+def test_a_rayjob_goes_to_the_steps_own_namespace_where_the_pvc_is(cluster_config: Config, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KFP_NAMESPACE", "team-a")
+    api = FakeRayOperator()
+    with pytest.raises(ValueError, match="runs in 'team-a'"):
+        run_rayjob(cluster_config, specialist_job(cluster_config, tmp_path), tmp_path / "pvc" / "ray", api, poll_s=0)
+    assert api.created == []
