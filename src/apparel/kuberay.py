@@ -29,6 +29,7 @@ FINISHED = {"SUCCEEDED", "FAILED", "STOPPED"}
 RUN_KEY = "apparel.io/run-key"  # label shared by every attempt of one Ray Train run
 MAX_NAME = 47  # KubeRay derives RayCluster and Service names from the RayJob's; it rejects longer ones
 UID = 10001  # the image's non-root user (Dockerfile)
+POD_LABELS = {"app.kubernetes.io/part-of": "apparel", "app.kubernetes.io/component": "rayjob"}  # NetworkPolicies
 
 
 def cluster_use_gpu(config: Config) -> bool:
@@ -77,21 +78,19 @@ def _pod(config: Config, role: str, resources: dict[str, str], gpu: bool) -> dic
     }
     if gpu:
         spec["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
-    return {"spec": spec}
+    return {"metadata": {"labels": POD_LABELS}, "spec": spec}
 
 
 def submitter(config: Config) -> dict:
     """The pod that runs `ray job submit` against the head (KubeRay sets its command), as hardened as the rest."""
     pod_security, container_security = _security()
     resources = {"cpu": "200m", "memory": "512Mi"}
-    return {"spec": {"restartPolicy": "Never", "automountServiceAccountToken": False,
-                     "securityContext": pod_security,
-                     "containers": [{"name": "ray-job-submitter", "image": config.pipeline.base_image,
-                                     "resources": {"requests": resources, "limits": resources},
-                                     "securityContext": container_security,
-                                     "env": [{"name": "HOME", "value": "/tmp"}],
-                                     "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}],
-                     "volumes": [{"name": "tmp", "emptyDir": {}}]}}
+    container = {"name": "ray-job-submitter", "image": config.pipeline.base_image,
+                 "resources": {"requests": resources, "limits": resources}, "securityContext": container_security,
+                 "env": [{"name": "HOME", "value": "/tmp"}], "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}
+    return {"metadata": {"labels": POD_LABELS},
+            "spec": {"restartPolicy": "Never", "automountServiceAccountToken": False, "securityContext": pod_security,
+                     "containers": [container], "volumes": [{"name": "tmp", "emptyDir": {}}]}}
 
 
 def worker_group(config: Config) -> dict:

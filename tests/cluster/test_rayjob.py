@@ -68,6 +68,7 @@ def test_every_ray_pod_mounts_the_configured_pvc_at_the_data_root_on_the_project
         assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
         assert container["securityContext"]["allowPrivilegeEscalation"] is False
         assert container["resources"]["limits"] and container["image"] == config.pipeline.base_image
+        assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == "rayjob"  # what NetworkPolicies select
     for pod in pods:
         volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
         (container,) = pod["spec"]["containers"]
