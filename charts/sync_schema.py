@@ -3,7 +3,9 @@
 The ``config`` key of the chart's values is the project's config file, so its schema is generated from
 ``apparel.config.Config`` (unknown keys and wrong types rejected, as pydantic would); the rest of the schema
 (keys named ``Chart*`` under ``$defs``) is written by hand. Run after adding a config section:
-``python charts/sync_schema.py``; ``--check`` exits 1 when the file is out of date (the tests do the same).
+``python charts/sync_schema.py``; ``--check`` exits 1 when a file is out of date (the tests do the same). It also
+writes ``files/config-fields.json`` (section -> field names), which the templates read to set keys such as
+``pipeline.pvc_name`` once the Config has them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from apparel.config import Config
 
 SCHEMA = Path(__file__).resolve().parent / "apparel" / "values.schema.json"
+FIELDS = SCHEMA.parent / "files" / "config-fields.json"  # what the templates can see (.Files has no schema)
 CHART_DEFS_PREFIX = "Chart"
 
 
@@ -43,16 +46,29 @@ def render(schema: dict) -> str:
     return json.dumps(schema, indent=2) + "\n"
 
 
+def config_fields() -> dict[str, list[str]]:
+    """Section -> field names of the typed Config, for the chart's `apparel.configHas`."""
+    return {name: sorted(type(section).model_fields) for name, section in Config().__dict__.items()
+            if hasattr(type(section), "model_fields")}
+
+
+def render_fields() -> str:
+    return json.dumps(config_fields(), indent=2, sort_keys=True) + "\n"
+
+
 def main(argv: list[str]) -> int:
     current_text = SCHEMA.read_text()
     wanted = render(synced_schema(json.loads(current_text)))
+    fields = render_fields()
     if "--check" in argv:
-        if wanted != current_text:
+        if wanted != current_text or not FIELDS.is_file() or FIELDS.read_text() != fields:
             print(f"{SCHEMA} is out of date with apparel.config.Config: run `python charts/sync_schema.py`")
             return 1
         return 0
     SCHEMA.write_text(wanted)
-    print(f"wrote {SCHEMA}")
+    FIELDS.parent.mkdir(exist_ok=True)
+    FIELDS.write_text(fields)
+    print(f"wrote {SCHEMA} and {FIELDS}")
     return 0
 
 

@@ -4,12 +4,14 @@ templates (commands, ports, volume, Ray workers) agrees with that config and wit
 from __future__ import annotations
 
 import importlib.metadata
+import json
+import shutil
 from pathlib import Path
 
 import pytest
 import typer
 import yaml
-from chartlib import NAMESPACE, SCENARIOS, find, pod_specs
+from chartlib import CHART, NAMESPACE, SCENARIOS, find, pod_specs, run_helm
 
 from apparel.cli import app
 from apparel.config import Config, load_config
@@ -22,7 +24,7 @@ def rendered_config(manifests: list[dict], tmp_path: Path) -> Config:
     configmap = find(manifests, "ConfigMap", "-config")[0]
     path = tmp_path / "config.yaml"
     path.write_text(configmap["data"]["config.yaml"])
-    return load_config(path, environ={})
+    return load_config(path)
 
 
 def apparel_containers(manifests: list[dict]) -> list[tuple[str, dict]]:
@@ -153,3 +155,28 @@ def test_ray_workers_are_what_ray_train_uses(rendered: dict, tmp_path: Path) -> 
         assert head["rayStartParams"]["num-cpus"] == "0"
         assert "nvidia.com/gpu" not in head["template"]["spec"]["containers"][0]["resources"]["limits"]
         assert cluster["rayVersion"] == importlib.metadata.version("ray")  # the ray the image installs
+
+
+def test_keys_other_parts_add_are_rendered_once_the_config_has_them(helm: Path, tmp_path: Path) -> None:
+    """`pipeline.pvc_name` and `serving.request_log_dir` are set by the chart as soon as the typed Config (so the
+    generated schema) has them: simulated here on a copy of the chart whose schema has both."""
+    chart = tmp_path / "apparel"
+    shutil.copytree(CHART, chart)
+    fields = json.loads((chart / "files" / "config-fields.json").read_text())
+    fields["pipeline"].append("pvc_name")
+    fields["serving"] = ["request_log_dir"]
+    (chart / "files" / "config-fields.json").write_text(json.dumps(fields))
+    schema = json.loads((chart / "values.schema.json").read_text())
+    schema["$defs"]["PipelineConfig"]["properties"]["pvc_name"] = {"type": "string"}
+    schema["$defs"]["ServingConfig"] = {"type": "object", "additionalProperties": False,
+                                        "properties": {"request_log_dir": {"type": "string"}}}
+    schema["properties"]["config"]["properties"]["serving"] = {"$ref": "#/$defs/ServingConfig"}
+    (chart / "values.schema.json").write_text(json.dumps(schema))
+    done = run_helm(helm, "template", "apparel", chart, "--namespace", NAMESPACE, "--set",
+                    "config.pipeline.pvc_name=catalog-share")
+    assert done.returncode == 0, done.stderr
+    manifests = [m for m in yaml.safe_load_all(done.stdout) if m]
+    config = yaml.safe_load(find(manifests, "ConfigMap", "-config")[0]["data"]["config.yaml"])
+    assert config["pipeline"]["pvc_name"] == "catalog-share"
+    assert config["serving"]["request_log_dir"] == "/data/requests"
+    assert [c["metadata"]["name"] for c in find(manifests, "PersistentVolumeClaim")] == ["catalog-share"]

@@ -50,8 +50,9 @@ def test_the_config_schema_is_generated_from_the_typed_config() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     current = (CHART / "values.schema.json").read_text()
-    assert module.render(module.synced_schema(yaml.safe_load(current))) == current, (
-        "charts/apparel/values.schema.json is stale: run `python charts/sync_schema.py`")
+    stale = "is stale: run `python charts/sync_schema.py`"
+    assert module.render(module.synced_schema(yaml.safe_load(current))) == current, f"values.schema.json {stale}"
+    assert module.FIELDS.read_text() == module.render_fields(), f"files/config-fields.json {stale}"
 
 
 @pytest.mark.parametrize("example", ["gpu", "production"])

@@ -85,9 +85,9 @@ def test_the_codes_rayjob_is_valid_against_the_kuberay_crd(rendered: dict, confi
     if config_file == "chart":
         configmap = find(rendered["gpu"], "ConfigMap", "-config")[0]
         (tmp_path / "config.yaml").write_text(configmap["data"]["config.yaml"])
-        config = load_config(tmp_path / "config.yaml", environ={})
+        config = load_config(tmp_path / "config.yaml")
     else:
-        config = load_config(ROOT / config_file, environ={})
+        config = load_config(ROOT / config_file)
     job = make_job(config, "specialist-tops-0123456789abcdef", tmp_path, ["tops"], "triplet")
     manifest = rayjob_manifest(config, job, Path(config.data.root) / "ray")
     validate(manifest)

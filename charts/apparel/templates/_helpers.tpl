@@ -50,15 +50,32 @@ app.kubernetes.io/part-of: apparel
 {{- define "apparel.metricsPort" -}}{{ dig "monitoring" "metrics_port" 9108 .Values.config }}{{- end }}
 
 {{/*
+Whether the typed Config has SECTION.KEY, read from files/config-fields.json (generated from Config with the
+schema): the chart sets keys that other parts of the project add (serving, pvc_name) as soon as they exist.
+Call with (list $ "serving" "request_log_dir").
+*/}}
+{{- define "apparel.configHas" -}}
+{{- $fields := (index . 0).Files.Get "files/config-fields.json" | fromJson }}
+{{- if has (index . 2) (get $fields (index . 1) | default list) }}true{{ end }}
+{{- end }}
+
+{{/*
 The project's config file: what the chart derives (cluster mode, the shared volume, the chart's MLflow, the
-image), under the user's `config` values, with the namespace forced (RBAC is granted there only).
+image, the request log on the shared volume), under the user's `config` values; the namespace and the volume's
+name are forced (RBAC is granted in the release namespace; pods mount the chart's claim).
 */}}
 {{- define "apparel.config" -}}
 {{- $derived := dict "mode" "cluster" "data" (dict "root" "/data") "pipeline" (dict "base_image" (include "apparel.image" .)) }}
 {{- if .Values.mlflow.enabled }}
 {{- $_ := set $derived "registry" (dict "tracking_uri" (printf "http://%s.%s.svc:%v" (include "apparel.mlflowHost" .) .Release.Namespace .Values.mlflow.port)) }}
 {{- end }}
+{{- if include "apparel.configHas" (list . "serving" "request_log_dir") }}
+{{- $_ := set $derived "serving" (dict "request_log_dir" "/data/requests") }}
+{{- end }}
 {{- $forced := dict "pipeline" (dict "namespace" .Release.Namespace) }}
+{{- if include "apparel.configHas" (list . "pipeline" "pvc_name") }}
+{{- $_ := set $forced.pipeline "pvc_name" (include "apparel.pvcName" .) }}
+{{- end }}
 {{- toYaml (mergeOverwrite $derived (deepCopy .Values.config) $forced) }}
 {{- end }}
 
