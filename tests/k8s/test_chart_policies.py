@@ -132,7 +132,9 @@ def test_rbac_is_exactly_the_pipelines_rayjob_verbs(rendered: dict) -> None:
                                   "verbs": ["create", "get", "list", "watch", "delete"]}]
         (binding,) = find(manifests, "RoleBinding")
         assert binding["roleRef"]["name"] == role["metadata"]["name"]
-        assert [s["name"] for s in binding["subjects"]] == ["apparel-pipeline"]
+        steps = [f"{s['namespace']}:{s['name']}" for s in binding["subjects"][1:]]
+        assert binding["subjects"][0]["name"] == "apparel-pipeline"
+        assert steps == (["apparel:default-editor"] if scenario == "production" else []), scenario
         tokens = {a["metadata"]["name"]: a["automountServiceAccountToken"] for a in find(manifests, "ServiceAccount")}
         assert [name for name, mounted in tokens.items() if mounted] == ["apparel-pipeline"], scenario
 
