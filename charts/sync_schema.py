@@ -14,6 +14,8 @@ import json
 import sys
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from apparel.config import Config
 
 SCHEMA = Path(__file__).resolve().parent / "apparel" / "values.schema.json"
@@ -48,8 +50,9 @@ def render(schema: dict) -> str:
 
 def config_fields() -> dict[str, list[str]]:
     """Section -> field names of the typed Config, for the chart's `apparel.configHas`."""
-    return {name: sorted(type(section).model_fields) for name, section in Config().__dict__.items()
-            if hasattr(type(section), "model_fields")}
+    sections = {name: field.annotation for name, field in Config.model_fields.items()}
+    return {name: sorted(section.model_fields) for name, section in sections.items()
+            if isinstance(section, type) and issubclass(section, BaseModel)}
 
 
 def render_fields() -> str:

@@ -104,7 +104,7 @@ def test_the_cli_has_the_commands_and_options_the_chart_runs(args: list[str]) ->
 
 
 def test_service_ports_follow_the_config(rendered: dict) -> None:
-    defaults = Config()
+    defaults = Config.model_construct()  # defaults only: no environment, no config file
     serving = getattr(defaults, "serving", None)
     http, grpc = (serving.http_port, serving.grpc_port) if serving else (3000, 50051)
     service = find(rendered["default"], "Service", "-serving")[0]
