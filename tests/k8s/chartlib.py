@@ -70,3 +70,16 @@ def pod_specs(manifest: dict) -> list[tuple[str, dict]]:
     return []
 
 
+
+
+def code_rayjob(config, tmp_path: Path) -> dict:
+    """What `apparel.kuberay.rayjob_manifest` makes for one specialist job (with an attempt id where the code
+    takes one: RayJob names are unique per run and attempt)."""
+    import inspect
+
+    from apparel.kuberay import rayjob_manifest
+    from apparel.train.embedding_job import make_job
+
+    job = make_job(config, "specialist-tops-0123456789abcdef", tmp_path, ["tops"], "triplet")
+    extra = {"attempt": "attempt-1"} if "attempt" in inspect.signature(rayjob_manifest).parameters else {}
+    return rayjob_manifest(config, job, Path(config.data.root) / "ray", **extra)

@@ -10,11 +10,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from chartlib import KUBERAY_SCHEMAS, ROOT, SCENARIOS, find
+from chartlib import KUBERAY_SCHEMAS, ROOT, SCENARIOS, code_rayjob, find
 
 from apparel.config import load_config
-from apparel.kuberay import rayjob_manifest
-from apparel.train.embedding_job import make_job
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
 
@@ -88,8 +86,7 @@ def test_the_codes_rayjob_is_valid_against_the_kuberay_crd(rendered: dict, confi
         config = load_config(tmp_path / "config.yaml")
     else:
         config = load_config(ROOT / config_file)
-    job = make_job(config, "specialist-tops-0123456789abcdef", tmp_path, ["tops"], "triplet")
-    manifest = rayjob_manifest(config, job, Path(config.data.root) / "ray")
+    manifest = code_rayjob(config, tmp_path)
     validate(manifest)
     claims = {v["persistentVolumeClaim"]["claimName"] for group in _groups(manifest)
               for v in group["template"]["spec"].get("volumes", []) if "persistentVolumeClaim" in v}
