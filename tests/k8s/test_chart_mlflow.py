@@ -82,8 +82,12 @@ def test_mlflow_as_the_chart_runs_it(mlflow_server) -> None:
     client = MlflowClient(tracking_uri=url)
     experiment = client.create_experiment("chart-check")
     run = client.create_run(experiment)
-    mlflow.set_tracking_uri(url)
-    client.log_text(run.info.run_id, "stored by the server", "note.txt")
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(url)  # mlflow-artifacts:/ URIs resolve against the global tracking URI
+    try:
+        client.log_text(run.info.run_id, "stored by the server", "note.txt")
+    finally:
+        mlflow.set_tracking_uri(previous)
     stored = list((tmp_path / "mlflow" / "artifacts").rglob("note.txt"))
     assert [p.read_text() for p in stored] == ["stored by the server"]
     assert (tmp_path / "mlflow" / "mlflow.db").is_file()
