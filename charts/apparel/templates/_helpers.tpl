@@ -28,6 +28,12 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 app.kubernetes.io/part-of: apparel
 {{- end }}
 
+{{/* Labels apparel.kuberay puts on the pods of the RayJobs the pipeline creates. */}}
+{{- define "apparel.rayjobPodLabels" -}}
+app.kubernetes.io/part-of: apparel
+app.kubernetes.io/component: rayjob
+{{- end }}
+
 {{- define "apparel.image" -}}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
