@@ -21,6 +21,7 @@ def test_helm_lint_strict_passes(helm: Path, values: str) -> None:
 
 @pytest.mark.parametrize(("assignment", "complaint"), [
     ("image.tag=latest", "/image/tag"),
+    ("mlflow.image=ghcr.io/mlflow/mlflow:latest", "/mlflow/image"),
     ("imageTag=0.1.0", "additional properties 'imageTag' not allowed"),
     ("config.train.epoch=3", "additional properties 'epoch' not allowed"),
     ("config.train.epochs=many", "/config/train/epochs"),
