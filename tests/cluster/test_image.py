@@ -104,7 +104,7 @@ def test_hadolint_finds_nothing() -> None:
     hadolint = ROOT / ".tools" / "hadolint" / "bin" / "hadolint"
     binary = str(hadolint) if hadolint.is_file() else shutil.which("hadolint")
     if binary is None:
-        pytest.skip("hadolint is absent: `make setup` installs it into .tools/hadolint")
+        pytest.skip("hadolint is absent: `make tools` installs it into .tools/hadolint")
     result = subprocess.run([binary, "--failure-threshold", "style", str(DOCKERFILE)], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
