@@ -74,9 +74,9 @@ def train_specialists(
     vertical: Annotated[list[str] | None, typer.Option(help="Only these verticals (repeatable).")] = None,
 ) -> None:
     """Train one triplet-loss specialist per vertical on Ray Train (resumes a killed run)."""
-    from apparel.stages.specialists import train_specialists_stage
+    from apparel.stages.specialists import specialists_stage
 
-    for name, path in train_specialists_stage(config(), dataset, out, vertical).items():
+    for name, path in specialists_stage(config(), dataset, out, vertical).items():
         typer.echo(f"specialist {name}: {path}")
 
 
@@ -88,8 +88,9 @@ def distill(
 ) -> None:
     """Train the unified model to regress each image's specialist embedding (L2)."""
     from apparel.stages.distill import distill_stage
+    from apparel.stages.specialists import specialists_in
 
-    typer.echo(f"unified model: {distill_stage(config(), dataset, specialists, out)}")
+    typer.echo(f"unified model: {distill_stage(config(), dataset, specialists_in(specialists), out)}")
 
 
 @app.command()
@@ -143,9 +144,10 @@ def register(
 ) -> None:
     """Evaluate on the frozen set, log to MLflow, register a version; the gate picks champion or challenger."""
     from apparel.stages.register import register_stage
+    from apparel.stages.specialists import specialists_in
 
-    result = register_stage(config(), model, dataset, specialists)
-    typer.echo(f"{result.name} v{result.version}: {result.decision.alias} ({result.decision.summary()})")
+    register_stage(config(), model, dataset, teachers=specialists_in(specialists) if specialists else None,
+                   log=typer.echo)
 
 
 @app.command()
@@ -238,15 +240,15 @@ def pipeline_run(
     adapter: Annotated[str, typer.Option(help="Catalog layout (see `apparel ingest --help`).")] = "manifest",
 ) -> None:
     """Run a pipeline on kfp's local runner with local Ray and the configured MLflow."""
-    from apparel.registry.register import list_versions
-    from apparel.stages.pipeline import pipeline_summary
+    from apparel.stages.pipeline import pipeline_summary, recorded_runs
     from pipelines.run import PIPELINES, run_locally
 
     if name not in PIPELINES:
         raise ValueError(f"unknown pipeline '{name}' (known: {', '.join(PIPELINES)})")
-    before = len(list_versions(config()))
+    before = len(recorded_runs(config()))
     run_locally(name, config(), source=source, adapter=adapter)
-    for line in pipeline_summary(config(), before):
+    this_run = recorded_runs(config())[before:][-1]["run"]  # the exit handler's record of this run
+    for line in pipeline_summary(config(), this_run):
         typer.echo(line)
 
 

@@ -36,7 +36,7 @@ def test_two_worker_ddp_run_produces_a_checkpointed_model(ray_session, tiny_data
     assert out.shape == (2, 16) and torch.allclose(out.norm(dim=1), torch.ones(2), atol=1e-5)
     state = torch.load(model_dir.parent / "state.pt", weights_only=False)
     assert state["epoch"] == config.train.epochs - 1
-    assert list((tmp_path / "ray" / "ddp-test").glob("checkpoint_*/state.pt"))
+    assert list((tmp_path / "ray" / job.name).glob("checkpoint_*/state.pt"))
 
 
 RUNNER = textwrap.dedent("""
@@ -69,12 +69,12 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tiny_dataset: Path, tmp_p
         time.sleep(0.2)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
-    assert not any("[resume-test] epoch 6/6" in line for line in lines), "the run finished before it was killed"
+    assert not any("] epoch 6/6" in line for line in lines), "the run finished before it was killed"
     second = subprocess.run([sys.executable, str(script), str(tiny_dataset), str(storage)], env=env,
                             capture_output=True, text=True, timeout=300)
     log = second.stdout + second.stderr
     assert second.returncode == 0, log[-3000:]
     resumed = re.search(r"resuming after epoch (\d)/6", log)
     assert resumed and 1 <= int(resumed.group(1)) < 6, log[-3000:]  # the controller may lag one report
-    assert "[resume-test] epoch 1/6" not in log  # nothing was trained twice from zero
-    assert "[resume-test] epoch 6/6" in log
+    assert "] epoch 1/6" not in log  # nothing was trained twice from zero
+    assert "] epoch 6/6" in log
