@@ -27,7 +27,8 @@ def test_the_model_shapes_the_run_too(tmp_path: Path) -> None:
     assert other != job_name(tmp_path)
 
 
-@pytest.mark.parametrize("setting", [{"use_gpu": "false"}, {"attribute_final_steps": "7"}, {"distill_epochs": "2"}])
+@pytest.mark.parametrize("setting", [{"use_gpu": "false"}, {"attribute_final_steps": "7"}, {"distill_epochs": "2"},
+                                     {"checkpoints_to_keep": "3"}, {"finetune_lr": "0.1"}])
 def test_settings_that_do_not_change_the_weights_keep_the_run(setting: dict, tmp_path: Path) -> None:
     assert job_name(tmp_path, **setting) == job_name(tmp_path)
     assert job_name(tmp_path).startswith("specialist-tops-v1-")

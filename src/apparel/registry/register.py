@@ -30,6 +30,7 @@ from apparel.registry import aliases, reports
 from apparel.registry.gate import GateDecision, decide
 from apparel.registry.pyfunc import load_registered, log_apparel_model
 from apparel.registry.tracking import code_commit, configure, environment, retry, start_run
+from apparel.registry.versions import list_versions  # noqa: F401 - moved there (no torch import); callers of here
 
 EVAL_SET_TAG = "eval_set.uri"  # registered-model tag: where the frozen evaluation set is stored
 EVAL_SET_PATH = "eval_set"  # artefact folder (in the first version's run) holding frozen.csv
@@ -200,7 +201,7 @@ def _register(config: Config, client: MlflowClient, model_dir: Path, dataset: Da
         for baseline_name, baseline in baselines.items():
             retry(mlflow.log_metrics)({f"{baseline_name}.{k}": v for k, v in baseline.flat_metrics().items()})
         example = load_images(frame["image"].tolist()[:1], model.spec.base.image_size).permute(0, 2, 3, 1).numpy()
-        info = retry(log_apparel_model)(model_dir, None, example)
+        info = retry(log_apparel_model)(model_dir, None, example, config.registry.pip_requirements)
         version = str(retry(mlflow.register_model)(info.model_uri, name).version)
         card = reports.model_card(name, version, report,
                                   {"version": dataset.info.version, "source": dataset.info.source,
@@ -221,16 +222,3 @@ def _register(config: Config, client: MlflowClient, model_dir: Path, dataset: Da
     log(result.summary())
     return result
 
-
-def list_versions(config: Config) -> list[dict[str, str]]:
-    """Every version with its aliases and gate decision, newest first."""
-    configure(config.registry)
-    client = MlflowClient()
-    name = config.registry.model_name
-    versions = retry(client.search_model_versions)(f"name='{name}'")
-    holders = {a: aliases.holder(client, name, a) for a in (aliases.CHAMPION, aliases.CHALLENGER)}
-    return [{"version": str(mv.version),
-             "aliases": ",".join(a for a, v in holders.items() if v == str(mv.version)) or "-",
-             "decision": mv.tags.get("gate.decision", "-"), "reasons": mv.tags.get("gate.reasons", "-"),
-             "dataset": mv.tags.get("dataset.version", "-")}
-            for mv in sorted(versions, key=lambda mv: -int(mv.version))]

@@ -37,6 +37,12 @@ def record_run_status(config: Config, run: str, state: str, error: str | None) -
     print(f"pipeline run {run}: {state}" + (f" ({error})" if error else ""))
 
 
+def figures(title: str, scores: dict[str, float]) -> str:
+    """'title: mean 0.780 | bags 0.750, dresses 0.750': the mean on its own, then each vertical or attribute."""
+    parts = ", ".join(f"{k} {v:.3f}" for k, v in sorted(scores.items()) if k != "mean")
+    return f"{title}: mean {scores['mean']:.3f} | {parts}" if "mean" in scores else f"{title}: {parts}"
+
+
 def run_log(config: Config) -> Path:
     return Path(config.data.root).resolve() / "pipeline_runs.jsonl"
 
@@ -104,8 +110,7 @@ def _metrics(config: Config, version: str) -> list[str]:
               k.endswith(".recall_at_1")}
     accuracy = {k.split(".")[1]: v for k, v in metrics.items() if k.startswith("attribute.") and
                 k.endswith(".accuracy")}
-    return ["Recall@1: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(recall.items())),
-            "attribute accuracy: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(accuracy.items()))]
+    return [figures("Recall@1", recall), figures("attribute accuracy", accuracy)]
 
 
 def _where_to_look(config: Config) -> list[str]:
