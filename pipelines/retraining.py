@@ -23,7 +23,7 @@ def build_retraining_pipeline(config: Config):
 
     @dsl.pipeline(name="apparel-retraining", description="Fine-tune the champion on new data; same gate.")
     def retraining(source: str = "synthetic", adapter: str = "manifest", config_json: str = settings):
-        on_exit = ops["record_run_status"](config_json=config_json)
+        on_exit = ops["record_run_status"](run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, config_json=config_json)
         on_exit.set_caching_options(False)  # every run's final state is recorded, cached re-runs included
         with dsl.ExitHandler(on_exit, name="pipeline-steps"):
             data = ops["ingest"](source=source, adapter=adapter, verticals=[], config_json=config_json)

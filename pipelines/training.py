@@ -29,7 +29,7 @@ def build_training_pipeline(config: Config):
     @dsl.pipeline(name="apparel-training", description="Specialists, unified model, attributes, gate, index.")
     def training(source: str = "synthetic", adapter: str = "manifest", verticals: list = [],  # noqa: B006
                  epochs: int = 0, distill_epochs: int = 0, config_json: str = settings):
-        on_exit = ops["record_run_status"](config_json=config_json)
+        on_exit = ops["record_run_status"](run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, config_json=config_json)
         on_exit.set_caching_options(False)  # every run's final state is recorded, cached re-runs included
         with dsl.ExitHandler(on_exit, name="pipeline-steps"):
             data = ops["ingest"](source=source, adapter=adapter, verticals=verticals, config_json=config_json)
