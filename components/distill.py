@@ -14,7 +14,7 @@ def distill(dataset: Input[Dataset], specialists: Input[list[Model]], epochs: in
 
     config = config_from_json(config_json)
     teachers = {s.metadata["vertical"]: Path(s.path) for s in specialists}
-    trained = distill_stage(config, Path(dataset.path), teachers, Path(model.path).with_name("distill-work"), epochs)
+    trained = distill_stage(config, Path(dataset.path), teachers, epochs=epochs)
     shutil.copytree(trained, model.path, dirs_exist_ok=True)
     scores = val_scores(config, Path(dataset.path), {v: Path(model.path) for v in teachers})
     for name, value in scores.items():

@@ -8,10 +8,14 @@ from apparel.config import Config
 from apparel.stages.pipeline import with_epochs
 
 
-def distill_stage(config: Config, dataset_root: Path, teachers: dict[str, Path], out_dir: Path, epochs: int = 0
-                  ) -> Path:
+def distill_stage(config: Config, dataset_root: Path, teachers: dict[str, Path], out_dir: Path | None = None,
+                  epochs: int = 0) -> Path:
     """Trains the unified student on ``teachers`` ({vertical: specialist folder}); returns its model folder.
-    ``epochs`` (0: the configured ``train.distill_epochs``) is the pipeline parameter."""
+    ``out_dir`` defaults to ``data.root/distill/<dataset version>`` (on a cluster: the shared volume the
+    RayJob mounts; a re-run resumes there). ``epochs`` (0: ``train.distill_epochs``) is the pipeline parameter."""
+    from apparel.data.manifest import Dataset
     from apparel.train.distill import distill_unified
 
+    if out_dir is None:
+        out_dir = Path(config.data.root).resolve() / "distill" / Dataset.load(dataset_root).info.version
     return distill_unified(with_epochs(config, distill_epochs=epochs), dataset_root, teachers, out_dir)

@@ -36,10 +36,12 @@ def specialists_stage(config: Config, dataset_root: Path, out_dir: Path, vertica
 
 
 def _run(config: Config, jobs: list, storage: Path) -> list[Path]:
+    """Side by side on local Ray; one RayJob after another on a cluster (the pipeline's ParallelFor
+    already runs one step per vertical)."""
     if config.mode == "cluster":
-        from apparel.kuberay import run_rayjob
+        from apparel.kuberay import run_training
 
-        return [run_rayjob(config, job, storage) for job in jobs]
+        return [run_training(job, config, storage) for job in jobs]
     from apparel.train.embedding_job import run_concurrently
 
     return run_concurrently(jobs, config, storage)
