@@ -1,4 +1,3 @@
-
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
 
@@ -6,14 +5,18 @@ def distill(dataset: Input[Dataset], specialists: Input[list[Model]], epochs: in
             model: Output[Model], metrics: Output[Metrics]):
     """The unified model regressing each image's own specialist embedding (L2)."""
     import json
+    import shutil
     from pathlib import Path
 
     from apparel.config import config_from_json
-    from apparel.stages.distill import distill_from
+    from apparel.stages.distill import distill_stage
+    from apparel.stages.pipeline import val_scores
 
     config = config_from_json(config_json)
     teachers = {s.metadata["vertical"]: Path(s.path) for s in specialists}
-    scores = distill_from(config, Path(dataset.path), teachers, Path(model.path), epochs)
+    trained = distill_stage(config, Path(dataset.path), teachers, epochs=epochs)
+    shutil.copytree(trained, model.path, dirs_exist_ok=True)
+    scores = val_scores(config, Path(dataset.path), {v: Path(model.path) for v in teachers})
     for name, value in scores.items():
         metrics.log_metric(name, value)
     Path(metrics.path).write_text(json.dumps(scores))  # kfp's local cache needs a file behind each output

@@ -5,14 +5,19 @@ def train_specialist(dataset: Input[Dataset], vertical: str, epochs: int, config
                      metrics: Output[Metrics]):
     """One vertical's triplet-loss specialist on Ray Train (local Ray, or a KubeRay RayJob on a cluster)."""
     import json
+    import shutil
     from pathlib import Path
 
     from apparel.config import config_from_json
-    from apparel.stages.specialists import specialist_stage
+    from apparel.stages.pipeline import val_scores
+    from apparel.stages.specialists import specialists_stage
 
     config = config_from_json(config_json)
-    scores = specialist_stage(config, Path(dataset.path), vertical, Path(model.path), epochs)
+    work = Path(model.path).with_name("specialist-work")
+    trained = specialists_stage(config, Path(dataset.path), work, [vertical], epochs)[vertical]
+    shutil.copytree(trained, model.path, dirs_exist_ok=True)
     model.metadata["vertical"] = vertical
+    scores = val_scores(config, Path(dataset.path), {vertical: Path(model.path)})
     for name, value in scores.items():
         metrics.log_metric(name, value)
     # A file behind the artefact too: kfp's local cache treats an output without one as stale.

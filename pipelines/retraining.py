@@ -10,7 +10,7 @@ from components.build_index import build_index
 from components.check_new_data import check_new_data
 from components.finetune import finetune_champion
 from components.ingest import ingest
-from components.record_failure import record_failure
+from components.record_run_status import record_run_status
 from components.register import register
 from pipelines.training import training_step
 
@@ -19,12 +19,13 @@ def build_retraining_pipeline(config: Config):
     settings = config_to_json(config)
     gpu = config.train.use_gpu is True
     ops = {f.__name__: build(f, config) for f in (ingest, check_new_data, finetune_champion, register,
-                                                  build_index, record_failure)}
+                                                  build_index, record_run_status)}
 
     @dsl.pipeline(name="apparel-retraining", description="Fine-tune the champion on new data; same gate.")
     def retraining(source: str = "synthetic", adapter: str = "manifest", config_json: str = settings):
-        on_exit = ops["record_failure"](config_json=config_json)
-        with dsl.ExitHandler(on_exit, name="record-failures"):
+        on_exit = ops["record_run_status"](run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, config_json=config_json)
+        on_exit.set_caching_options(False)  # every run's final state is recorded, cached re-runs included
+        with dsl.ExitHandler(on_exit, name="pipeline-steps"):
             data = ops["ingest"](source=source, adapter=adapter, verticals=[], config_json=config_json)
             check = ops["check_new_data"](dataset=data.outputs["dataset"], config_json=config_json)
             check.set_caching_options(False)  # the champion changes between runs

@@ -37,9 +37,7 @@ def step_names(name: str, config: Config) -> list[str]:
 def localised(config: Config) -> Config:
     """Absolute paths, so every component subprocess writes to the same places."""
     data = config.data.model_copy(update={"root": Path(config.data.root).resolve()})
-    registry = config.registry.model_copy(update={
-        "artifact_root": Path(config.registry.artifact_root).resolve(),
-        "eval_set": Path(config.registry.eval_set).resolve()})
+    registry = config.registry.model_copy(update={"artifact_root": Path(config.registry.artifact_root).resolve()})
     from apparel.registry.tracking import tracking_uri
 
     registry = registry.model_copy(update={"tracking_uri": tracking_uri(registry)})

@@ -1,5 +1,5 @@
 """Training pipeline: ingest → specialists (ParallelFor over verticals) → distill → attributes →
-evaluate → register (gate) → index, inside an exit handler that records failures."""
+evaluate → register (gate) → index, inside an exit handler that records every run's final state."""
 from kfp import dsl
 
 from apparel.config import Config, config_to_json
@@ -9,7 +9,7 @@ from components.build_index import build_index
 from components.distill import distill
 from components.evaluate import evaluate
 from components.ingest import ingest
-from components.record_failure import record_failure
+from components.record_run_status import record_run_status
 from components.register import register
 from components.train_specialist import train_specialist
 
@@ -26,12 +26,13 @@ def build_training_pipeline(config: Config):
     settings = config_to_json(config)
     gpu = config.train.use_gpu is True
     ops = {f.__name__: build(f, config) for f in (ingest, train_specialist, distill, add_attribute_branches,
-                                                  evaluate, register, build_index, record_failure)}
+                                                  evaluate, register, build_index, record_run_status)}
     @dsl.pipeline(name="apparel-training", description="Specialists, unified model, attributes, gate, index.")
     def training(source: str = "synthetic", adapter: str = "manifest", verticals: list = [],  # noqa: B006
                  epochs: int = 0, distill_epochs: int = 0, config_json: str = settings):
-        on_exit = ops["record_failure"](config_json=config_json)
-        with dsl.ExitHandler(on_exit, name="record-failures"):
+        on_exit = ops["record_run_status"](run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, config_json=config_json)
+        on_exit.set_caching_options(False)  # every run's final state is recorded, cached re-runs included
+        with dsl.ExitHandler(on_exit, name="pipeline-steps"):
             data = ops["ingest"](source=source, adapter=adapter, verticals=verticals, config_json=config_json)
             with dsl.ParallelFor(data.outputs["Output"], parallelism=config.pipeline.parallelism) as vertical:
                 specialist = training_step(ops["train_specialist"](
@@ -47,7 +48,7 @@ def build_training_pipeline(config: Config):
             scores = ops["evaluate"](dataset=data.outputs["dataset"], model=branches.outputs["model"],
                                      specialists=dsl.Collected(specialist.outputs["model"]), config_json=config_json)
             registered = ops["register"](dataset=data.outputs["dataset"], model=branches.outputs["model"],
-                                         baselines=scores.outputs["baselines"], config_json=config_json)
+                                         evaluation=scores.outputs["evaluation"], config_json=config_json)
             registered.set_caching_options(False)  # a registry write is never a cache hit
             ops["build_index"](dataset=data.outputs["dataset"], model=branches.outputs["model"],
                                config_json=config_json).after(registered)

@@ -88,7 +88,7 @@ def mlflow_store(config: Config) -> list[Target]:
 
     uri = tracking_uri(config.registry)
     paths = [Path(uri.removeprefix("sqlite:///"))] if uri.startswith("sqlite:") else []
-    paths += [Path(config.registry.artifact_root).resolve(), Path(config.registry.eval_set).resolve()]
+    paths += [Path(config.registry.artifact_root).resolve()]
     return [Target(p, "MLflow store (registered models, audit trail)", size_of(p)) for p in paths if p.exists()]
 
 

@@ -82,9 +82,9 @@ def train_specialists(
     vertical: Annotated[list[str] | None, typer.Option(help="Only these verticals (repeatable).")] = None,
 ) -> None:
     """Train one triplet-loss specialist per vertical on Ray Train (resumes a killed run)."""
-    from apparel.stages.specialists import train_specialists_stage
+    from apparel.stages.specialists import specialists_stage
 
-    for name, path in train_specialists_stage(config(), dataset_or_newest(dataset), out, vertical).items():
+    for name, path in specialists_stage(config(), dataset_or_newest(dataset), out, vertical).items():
         typer.echo(f"specialist {name}: {path}")
 
 
@@ -97,12 +97,12 @@ def distill(
     out: Annotated[Path, typer.Option(help="Folder for the unified model.")] = Path("runs/unified"),
 ) -> None:
     """Train the unified model to regress each image's specialist embedding (L2)."""
+    from apparel.stages.distill import distill_stage
     from apparel.stages.specialists import specialists_in
-    from apparel.train.distill import distill_unified
     from apparel.workspace import newest_specialists
 
     teachers = specialists_in(specialists) if specialists else newest_specialists(config())
-    typer.echo(f"unified model: {distill_unified(config(), dataset_or_newest(dataset), teachers, out)}")
+    typer.echo(f"unified model: {distill_stage(config(), dataset_or_newest(dataset), teachers, out)}")
 
 
 @app.command()
@@ -167,10 +167,11 @@ def register(
 ) -> None:
     """Evaluate on the frozen set, log to MLflow, register a version; the gate picks champion or challenger."""
     from apparel.stages.register import register_stage
+    from apparel.stages.specialists import specialists_in
     from apparel.workspace import newest
 
-    result = register_stage(config(), model or newest(config(), "model"), dataset_or_newest(dataset), specialists)
-    typer.echo(f"{result.name} v{result.version}: {result.decision.alias} ({result.decision.summary()})")
+    register_stage(config(), model or newest(config(), "model"), dataset_or_newest(dataset),
+                   teachers=specialists_in(specialists) if specialists else None, log=typer.echo)
 
 
 @app.command()
@@ -266,9 +267,8 @@ def pipeline_run(
     """Run a pipeline on kfp's local runner with local Ray and the configured MLflow."""
     from datetime import datetime
 
-    from apparel.registry.versions import list_versions
     from apparel.runlog import pipeline_log
-    from apparel.stages.pipeline import pipeline_summary
+    from apparel.stages.pipeline import pipeline_summary, recorded_runs
     from pipelines.run import PIPELINES, run_locally, step_names
 
     if name not in PIPELINES:
@@ -277,9 +277,10 @@ def pipeline_run(
     typer.echo(f"pipeline {name}: full log in {log}")
     try:
         with pipeline_log(log, step_names(name, config())):
-            before = len(list_versions(config()))
+            before = len(recorded_runs(config()))
             run_locally(name, config(), source=source, adapter=adapter)
-            summary = pipeline_summary(config(), before)
+            this_run = recorded_runs(config())[before:][-1]["run"]  # the exit handler's record of this run
+            summary = pipeline_summary(config(), this_run)
     except Exception as error:
         raise RuntimeError(f"{str(error).splitlines()[0] if str(error) else type(error).__name__} "
                            f"(full log: {log})") from error

@@ -108,8 +108,6 @@ class TrainConfig(Section):
 class RegistryConfig(Section):
     tracking_uri: str = Field("sqlite:///runs/mlflow.db", description="MLflow tracking URI.")
     artifact_root: Path = Field(Path("runs/mlartifacts"), description="Artefact store for the sqlite default.")
-    eval_set: Path = Field(Path("runs/eval/frozen.csv"), description="Frozen evaluation set every candidate and "
-                           "the champion are scored on; made from the first registered dataset's test split.")
     experiment: str = "apparel"
     model_name: str = "apparel-unified"
     recall_tolerance: float = Field(0.02, description="Largest allowed drop of any vertical's Recall@1.")

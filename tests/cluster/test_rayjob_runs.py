@@ -12,7 +12,8 @@ from kuberay_fakes import ROOT, FakeRayOperator, payload_of, validate
 
 import apparel.kuberay
 from apparel.config import Config, load_config
-from apparel.stages.specialists import specialist_stage
+from apparel.stages.pipeline import val_scores
+from apparel.stages.specialists import specialists_stage
 
 pytestmark = pytest.mark.slow
 
@@ -60,8 +61,9 @@ def test_a_specialist_step_trains_through_its_rayjob_and_a_retry_resumes(ray_add
     monkeypatch.delenv("RAY_ADDRESS", raising=False)  # the KFP pod itself has no Ray
 
     monkeypatch.setenv("KFP_POD_UID", "attempt-1")
-    scores = specialist_stage(config, tiny_catalog, "tops", tmp_path / "out-1")
-    assert (tmp_path / "out-1" / "weights.pt").is_file() and 0 <= scores["val.tops.recall_at_1"] <= 1
+    model = specialists_stage(config, tiny_catalog, tmp_path / "out-1", ["tops"])["tops"]
+    scores = val_scores(config, tiny_catalog, {"tops": model})
+    assert (tmp_path / "out-1" / "tops" / "weights.pt").is_file() and 0 <= scores["val.tops.recall_at_1"] <= 1
     (first,) = operator.created
     job = payload_of(first)["job"]
     assert Path(job["dataset_root"]).is_relative_to(tmp_path / "pvc")  # staged where Ray pods can read it
@@ -69,7 +71,7 @@ def test_a_specialist_step_trains_through_its_rayjob_and_a_retry_resumes(ray_add
     assert checkpoints, "the run checkpoints on the shared volume"
 
     monkeypatch.setenv("KFP_POD_UID", "attempt-2")  # KFP retries the step in a new pod
-    specialist_stage(config, tiny_catalog, "tops", tmp_path / "out-2")
+    specialists_stage(config, tiny_catalog, tmp_path / "out-2", ["tops"])
     second = operator.created[1]
     assert second["metadata"]["name"] != first["metadata"]["name"]
     assert payload_of(second)["job"]["name"] == job["name"]

@@ -87,3 +87,33 @@ def test_attribute_metrics_on_known_cases() -> None:
     assert scores["auc"] == pytest.approx(1.0)  # every true class outranks the others in its column
     multi = multilabel_metrics(np.array([[0.9, 0.2], [0.1, 0.7]]), np.array([[1, 0], [0, 1]]), k=1)
     assert multi["accuracy"] == 1.0 and multi["auc"] == 1.0 and multi["recall@1"] == 1.0
+
+
+def test_successive_phases_draw_new_batches() -> None:
+    """Regression (issue 12): train_heads re-seeded its generator per call, so every phase replayed the
+    same batches. Each image is constant-valued with its own index, so the model sees which rows it got."""
+    from torch import nn
+
+    from apparel.train.attributes import AttributeSchedule, train_heads
+
+    seen: list[list[int]] = []
+
+    class Recorder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.base = nn.Linear(1, 1)
+            self.head = nn.Linear(1, 2)
+
+        def forward_logits(self, images: torch.Tensor):
+            rows = images[:, 0, 0, 0]
+            seen.append(sorted(rows.tolist()))
+            return self.base(rows[:, None]), {"a": self.head(rows[:, None])}
+
+    images = torch.arange(32, dtype=torch.uint8)[:, None, None, None].expand(32, 3, 4, 4).clone()
+    spec = AttributeSpec("a", ["x", "y"], "categorical")
+    targets = {"a": torch.randint(0, 2, (32,))}
+    schedule = AttributeSchedule(batch_size=4)
+    model = Recorder()
+    train_heads(model, [spec], images, targets, 1, schedule, False, only=model.head)
+    train_heads(model, [spec], images, targets, 1, schedule, False, only=model.head)
+    assert len(seen) == 2 and seen[0] != seen[1]

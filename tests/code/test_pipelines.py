@@ -32,7 +32,9 @@ def training_ir() -> dict:
 def test_ir_carries_exit_handler_retries_resources_caching_and_parallelism() -> None:
     ir = training_ir()
     root = ir["root"]["dag"]["tasks"]
-    assert root["record-failure"]["triggerPolicy"]["strategy"] == "ALL_UPSTREAM_TASKS_COMPLETED"
+    # Regression (issue 12): the exit step was "record-failure" and a cached re-run skipped it.
+    assert root["record-run-status"]["triggerPolicy"]["strategy"] == "ALL_UPSTREAM_TASKS_COMPLETED"
+    assert root["record-run-status"]["cachingOptions"] == {}  # never a cache hit: every run is recorded
     handler = ir["components"]["comp-exit-handler-1"]["dag"]["tasks"]
     assert handler["distill"]["retryPolicy"]["maxRetryCount"] == 2
     assert handler["register"]["cachingOptions"] == {}  # caching off: a registry write is never reused
@@ -127,26 +129,6 @@ def test_recurring_run_arguments_and_submit_needs_a_host(tmp_path: Path) -> None
     assert arguments["service_account"] == "apparel-pipeline"  # the account allowed to create RayJobs
     with pytest.raises(ValueError, match="kfp_host is empty"):
         submit(load_config(environ={}), schedule=True)
-
-
-def test_ingest_component_through_its_python_func(tmp_path: Path) -> None:
-    from kfp import dsl
-
-    from apparel.config import config_to_json
-    from components.ingest import ingest
-
-    config = load_config(environ={"APPAREL__DATA__SYNTHETIC__PRODUCTS_PER_VERTICAL": "3",
-                                  "APPAREL__DATA__SYNTHETIC__VIEWS_PER_PRODUCT": "2",
-                                  "APPAREL__DATA__SYNTHETIC__IMAGE_SIZE": "32"})
-    dataset = dsl.Dataset(uri=str(tmp_path / "dataset"))
-    report = dsl.Markdown(uri=str(tmp_path / "report.md"))
-    component = dsl.component(ingest)
-    verticals = component.python_func("synthetic", "manifest", ["shoes", "tops", "hats"], config_to_json(config),
-                                      dataset, report)
-    assert verticals == ["shoes", "tops"]
-    assert (tmp_path / "dataset" / "manifest.csv").is_file() and dataset.metadata["images"] == 30
-    with pytest.raises(ValueError, match="none of"):
-        component.python_func("synthetic", "manifest", ["hats"], config_to_json(config), dataset, report)
 
 
 def test_cluster_mode_needs_an_absolute_data_root_to_mount_the_pvc_at(tmp_path: Path) -> None:

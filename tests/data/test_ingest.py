@@ -119,3 +119,23 @@ def test_fashion_products_counts_match_its_readme(fashion_products: Path, tmp_pa
     assert duplicated.sum() <= expected_duplicates  # a duplicate may already have gone for its category
     assert (duplicated | unmapped).all()
     assert {"tops", "bottoms", "shoes", "bags"} <= set(dataset.manifest["vertical"])
+
+
+def test_a_changed_vertical_map_is_not_a_reuse(synthetic: Path, tmp_path: Path) -> None:
+    """Regression (issue 12): the reuse fingerprint ignored vertical_map, so a new mapping kept the old manifest."""
+    from apparel.data.adapters import read_csv
+
+    labels = synthetic / "labels.csv"
+    verticals = sorted(pd.read_csv(labels)["vertical"].unique())
+    first_map = {v: v for v in verticals}
+    merged_map = {**first_map, verticals[0]: verticals[1]}  # two source categories become one vertical
+
+    def run(mapping: dict[str, str]):
+        config = DataConfig(vertical_map=mapping)
+        return ingest(read_csv(labels, "image", "product_id", "vertical", [], config.vertical_map), tmp_path / "ds",
+                      config, "csv", "csv")
+
+    first, _ = run(first_map)
+    merged, reused = run(merged_map)
+    assert not reused and merged.info.version != first.info.version
+    assert verticals[0] not in set(merged.manifest["vertical"])

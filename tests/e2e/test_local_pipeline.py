@@ -1,6 +1,7 @@
 """The pipelines end to end on kfp's local runner, through the CLI: training twice (the second from
 cache), then scheduled retraining on an unchanged and on a grown catalog."""
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -80,15 +81,24 @@ def test_training_pipeline_registers_indexes_and_caches(tmp_path: Path) -> None:
     assert second.returncode == 0, (second.stdout + second.stderr)[-4000:]
     for task in ("ingest", "train-specialist", "distill", "add-attribute-branches", "evaluate"):
         assert not executed(second, task, tmp_path), task
-    assert executed(second, "register", tmp_path)
+    assert executed(second, "register", tmp_path) and executed(second, "record-run-status", tmp_path)
     assert_quiet(tmp_path, second)
     assert "cached" in next(line for line in second.stdout.splitlines() if "] train-specialist" in line)
-    assert "registered: apparel-unified v2 -> champion" in second.stdout  # same model: the gate passes it
+    # Regression (issue 12): an unchanged re-run registered v2; and its final state went unrecorded.
+    assert "unchanged: champion stays v1" in second.stdout
+    assert registered_versions(tmp_path) == 1
+    runs = [json.loads(line) for line in (tmp_path / "runs" / "data" / "pipeline_runs.jsonl").read_text().splitlines()]
+    assert [r["state"] for r in runs] == ["SUCCEEDED", "SUCCEEDED"] and runs[0]["run"] != runs[1]["run"]
     assert second_s < first_s
 
 
 @pytest.mark.slow
 def test_retraining_skips_an_unchanged_catalog_and_gates_a_fine_tune_on_new_data(tmp_path: Path) -> None:
+    orphan, _ = pipeline_run(tmp_path, "retraining")  # regression (issue 12): crashed in the fine-tune step
+    assert orphan.returncode == 0, (orphan.stdout + orphan.stderr)[-4000:]
+    assert "nothing to fine-tune: there is no champion yet" in orphan.stdout
+    assert not executed(orphan, "finetune-champion", tmp_path)
+
     trained, _ = pipeline_run(tmp_path)
     assert trained.returncode == 0, (trained.stdout + trained.stderr)[-4000:]
 
@@ -105,4 +115,6 @@ def test_retraining_skips_an_unchanged_catalog_and_gates_a_fine_tune_on_new_data
     line = next(x for x in grown.stdout.splitlines() if x.startswith("registered: "))
     assert line.startswith(("registered: apparel-unified v2 -> champion (gate: ",
                             "registered: apparel-unified v2 -> challenger (gate: ")), line
-    assert "apparel-retraining-" in next(x for x in grown.stdout.splitlines() if x.startswith("search index: "))
+    # The summary names this run's own index (or says a challenger gets none), never another run's.
+    index = next(x for x in grown.stdout.splitlines() if x.startswith(("search index: ", "no index: ")))
+    assert ("apparel-retraining-" in index) if "-> champion" in line else index.startswith("no index: challenger")

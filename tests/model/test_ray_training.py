@@ -38,7 +38,7 @@ def test_two_worker_ddp_run_produces_a_checkpointed_model(ray_session, tiny_data
     assert state["epoch"] == config.train.epochs - 1
     # One checkpoint per run by default; a finished run's holds the weights once and no optimizer state
     # (regression: main kept model + Adam moments + a second copy of the weights, 4x the model).
-    assert len(list((tmp_path / "ray" / "ddp-test").glob("checkpoint_*/state.pt"))) == 1
+    assert len(list((tmp_path / "ray" / job.name).glob("checkpoint_*/state.pt"))) == 1
     assert "optimizer" not in state and "model" not in state
     checkpoint_bytes = sum(f.stat().st_size for f in model_dir.parent.rglob("*") if f.is_file())
     assert checkpoint_bytes < 1.2 * (model_dir / "weights.pt").stat().st_size
@@ -74,12 +74,12 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tiny_dataset: Path, tmp_p
         time.sleep(0.2)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
-    assert not any("[resume-test] epoch 6/6" in line for line in lines), "the run finished before it was killed"
+    assert not any("] epoch 6/6" in line for line in lines), "the run finished before it was killed"
     second = subprocess.run([sys.executable, str(script), str(tiny_dataset), str(storage)], env=env,
                             capture_output=True, text=True, timeout=300)
     log = second.stdout + second.stderr
     assert second.returncode == 0, log[-3000:]
     resumed = re.search(r"resuming after epoch (\d)/6", log)
     assert resumed and 1 <= int(resumed.group(1)) < 6, log[-3000:]  # the controller may lag one report
-    assert "[resume-test] epoch 1/6" not in log  # nothing was trained twice from zero
-    assert "[resume-test] epoch 6/6" in log
+    assert "] epoch 1/6" not in log  # nothing was trained twice from zero
+    assert "] epoch 6/6" in log

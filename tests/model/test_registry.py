@@ -18,7 +18,7 @@ from apparel.models.attributes import ApparelNet, ApparelSpec, from_embedding
 from apparel.models.embedding import EmbeddingSpec
 from apparel.registry.aliases import approve, history, rollback
 from apparel.registry.pyfunc import load_registered, predict_arrays
-from apparel.registry.register import register_candidate
+from apparel.registry.register import EVAL_SET_TAG, frozen_eval_set, register_candidate
 from apparel.registry.versions import list_versions
 from apparel.stages.data import generate_stage, ingest_stage
 from apparel.train.attributes import AttributeSchedule, attribute_specs, encode_targets, train_progressive
@@ -51,7 +51,11 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
             time.sleep(0.5)
     yield url
     server.terminate()
-    server.wait(timeout=30)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:  # a loaded machine: workers slow to exit
+        server.kill()
+        server.wait()
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +91,13 @@ def registry_config(request, tiny_config: Config, tmp_path: Path, monkeypatch) -
     monkeypatch.chdir(tmp_path)  # the embedded default writes runs/ in the working directory
     uri = request.getfixturevalue("mlflow_server") if request.param == "server" else tiny_config.registry.tracking_uri
     registry = tiny_config.registry.model_copy(update={
-        "tracking_uri": uri, "model_name": f"apparel-{request.param}-{tmp_path.name}"[:60],
-        "eval_set": tmp_path / "frozen.csv"})
+        "tracking_uri": uri, "model_name": f"apparel-{request.param}-{tmp_path.name}"[:60]})
     return tiny_config.model_copy(update={"registry": registry})
+
+
+def with_seed(config: Config, seed: int) -> Config:
+    """Same weights under another training config: a different candidate that scores the same."""
+    return config.model_copy(update={"train": config.train.model_copy(update={"seed": seed})})
 
 
 def test_gate_promotes_rejects_rolls_back_and_loads_identically(registry_config: Config, trained, dataset: Path
@@ -97,7 +105,7 @@ def test_gate_promotes_rejects_rolls_back_and_loads_identically(registry_config:
     good, random = trained
     first = register_candidate(registry_config, good, dataset, log=lambda _: None)
     assert first.decision.alias == "champion"
-    same = register_candidate(registry_config, good, dataset, log=lambda _: None)
+    same = register_candidate(with_seed(registry_config, 1), good, dataset, log=lambda _: None)
     assert same.decision.alias == "champion", same.decision.reasons  # equal is not worse
     bad = register_candidate(registry_config, random, dataset, log=lambda _: None)
     assert bad.decision.alias == "challenger"
@@ -124,6 +132,62 @@ def test_gate_promotes_rejects_rolls_back_and_loads_identically(registry_config:
         np.testing.assert_array_equal(loaded[key], expected[key])
     with pytest.raises(ValueError, match="expected uint8 images"):
         predict_arrays(champion, images.astype(np.float32))
+
+
+@pytest.mark.parametrize("registry_config", ["embedded"], indirect=True)  # store-agnostic logic: one store
+def test_an_unchanged_candidate_registers_nothing(registry_config: Config, trained, dataset: Path) -> None:
+    """Regression (issue 12): an identical re-run registered v2, v3, ... with audit entries each time."""
+    good, _ = trained
+    first = register_candidate(registry_config, good, dataset, log=lambda _: None)
+    said: list[str] = []
+    again = register_candidate(registry_config, good, dataset, log=said.append)
+    assert again.unchanged and again.version == first.version and again.status == "unchanged"
+    assert said == [f"unchanged: champion stays v{first.version} (v{first.version} has the same weights, "
+                    "dataset version and config)"]
+    assert [r["version"] for r in list_versions(registry_config)] == [first.version]
+    from mlflow import MlflowClient
+
+    assert len(history(MlflowClient(), registry_config.registry.model_name)) == 1
+    changed = register_candidate(with_seed(registry_config, 7), good, dataset, log=lambda _: None)
+    assert not changed.unchanged and changed.version != first.version  # another config is another candidate
+
+
+@pytest.mark.parametrize("registry_config", ["embedded"], indirect=True)
+def test_rollback_walks_back_through_champion_history(registry_config: Config, trained, dataset: Path) -> None:
+    """Regression (issue 12): a second rollback re-promoted the version just rolled back."""
+    good, _ = trained
+    versions = [register_candidate(with_seed(registry_config, seed), good, dataset, log=lambda _: None).version
+                for seed in (0, 1, 2)]
+    from mlflow import MlflowClient
+
+    client, name = MlflowClient(), registry_config.registry.model_name
+    assert rollback(client, name).version == versions[1]
+    assert rollback(client, name).version == versions[0]  # further back, not back to v3
+    with pytest.raises(ValueError, match="no earlier champion"):
+        rollback(client, name)
+    assert [e.rollback for e in history(client, name)] == [False, False, False, True, True]
+
+
+@pytest.mark.parametrize("registry_config", ["server"], indirect=True)  # what a pod sees: the server's artefacts
+def test_the_frozen_eval_set_lives_in_mlflow(registry_config: Config, trained, dataset: Path,
+                                             tmp_path: Path) -> None:
+    """Regression (issue 12/15): the frozen set was a relative path on the local disk of one pod."""
+    good, random = trained
+    first = register_candidate(registry_config, good, dataset, log=lambda _: None)
+    from mlflow import MlflowClient
+
+    tags = MlflowClient().get_registered_model(registry_config.registry.model_name).tags
+    assert tags[EVAL_SET_TAG] == f"runs:/{first.run_id}/eval_set/frozen.csv"
+    assert not [p for p in tmp_path.rglob("frozen.csv") if "mlartifacts" not in p.parts]  # no local copy
+    # A grown catalog: the gate still scores on the rows frozen at the first registration, from MLflow.
+    labels = generate_stage(registry_config, tmp_path / "grown",
+                            {"products_per_vertical": 16, "views_per_product": 3, "image_size": 40})
+    grown = ingest_stage(registry_config, labels.parent, tmp_path / "grown-dataset")[0]
+    assert grown.info.version != Dataset.load(dataset).info.version
+    frame, eval_set = frozen_eval_set(registry_config, grown)
+    assert eval_set == first.report.eval_set and set(frame["frozen_from"]) == {Dataset.load(dataset).info.version}
+    later = register_candidate(registry_config, random, dataset, log=lambda _: None)
+    assert later.report.eval_set == first.report.eval_set
 
 
 def test_review_mode_waits_for_approval(registry_config: Config, trained, dataset: Path) -> None:
@@ -171,3 +235,103 @@ def test_parallel_writers_share_one_sqlite_store(tmp_path: Path) -> None:
     mlflow.set_tracking_uri(uri)
     runs = mlflow.search_runs(experiment_names=["parallel"])
     assert len(runs) == 12 and set(runs["params.writer"]) == {"w0", "w1", "w2", "w3"}
+
+
+def test_only_a_missing_alias_means_no_champion(mlflow_server: str, tmp_path: Path, monkeypatch) -> None:
+    """Regression (issue 12): any MlflowException (a server error too) read as "no champion"."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from apparel.registry.aliases import CHAMPION, holder
+
+    real = MlflowClient(mlflow_server, mlflow_server)
+    assert holder(real, "never-registered", CHAMPION) is None
+    real.create_registered_model("no-alias-yet")
+    assert holder(real, "no-alias-yet", CHAMPION) is None
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    broken = failing_server()
+    with pytest.raises(MlflowException, match="500"):
+        holder(MlflowClient(broken, broken), "no-alias-yet", CHAMPION)
+
+
+def failing_server() -> str:
+    """A tracking endpoint whose every call fails with a server error (HTTP 500, MLflow's error body)."""
+    import http.server
+    import json
+    import threading
+
+    class Failing(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            body = json.dumps({"error_code": "INTERNAL_ERROR", "message": "store unavailable"}).encode()
+            self.send_response(500)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+AUDIT_WRITER = """
+import sys
+from mlflow import MlflowClient
+from apparel.registry.aliases import move_alias
+client = MlflowClient(sys.argv[1], sys.argv[1])
+for i in range(5):
+    move_alias(client, sys.argv[2], "challenger", sys.argv[3], f"writer {sys.argv[3]} move {i}")
+"""
+
+
+def test_concurrent_alias_moves_never_lose_an_audit_entry(mlflow_server: str, tmp_path: Path) -> None:
+    """Regression (issue 12): entries were numbered len(history), so parallel writers overwrote each other."""
+    from mlflow import MlflowClient
+
+    from apparel.registry.aliases import history
+
+    client = MlflowClient(mlflow_server, mlflow_server)
+    name = f"audit-{tmp_path.name}"[:60]
+    client.create_registered_model(name)
+    run = client.create_run(client.create_experiment(name))
+    versions = [client.create_model_version(name, f"runs:/{run.info.run_id}/model", run.info.run_id).version
+                for _ in range(4)]
+    (tmp_path / "writer.py").write_text(AUDIT_WRITER)
+    writers = [subprocess.Popen([sys.executable, str(tmp_path / "writer.py"), mlflow_server, name, str(v)],
+                                stderr=subprocess.PIPE, text=True) for v in versions]
+    for writer in writers:
+        assert writer.wait(timeout=300) == 0, writer.stderr.read()[-2000:]
+    events = history(client, name)
+    assert len(events) == 20
+    assert sorted(e.why for e in events) == sorted(f"writer {v} move {i}" for v in versions for i in range(5))
+
+
+def test_every_store_call_waits_out_a_locked_sqlite_store(tmp_path: Path) -> None:
+    """Regression (issue 12): experiment look-up, run start and registration were outside the retry.
+    Another process holds sqlite's write lock past sqlite's own 5 s busy wait; the writes still land."""
+    import sqlite3
+    import threading
+
+    import mlflow
+
+    from apparel.config import RegistryConfig
+    from apparel.registry.tracking import configure, retry, start_run
+
+    db = tmp_path / "locked.db"
+    config = RegistryConfig(tracking_uri=f"sqlite:///{db}", artifact_root=tmp_path / "art", experiment="first")
+    configure(config)  # schema in place before the lock
+    holder = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    release = threading.Timer(7.0, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        later = config.model_copy(update={"experiment": "created-while-locked"})
+        with start_run(later, "while-locked") as run:
+            retry(mlflow.log_metric)("m", 1.0)
+    finally:
+        release.join()
+        holder.close()
+    assert mlflow.get_run(run.info.run_id).data.metrics == {"m": 1.0}

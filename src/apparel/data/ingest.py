@@ -73,9 +73,10 @@ def assign_split(product_id: str, fractions: tuple[float, float, float], seed: i
 
 
 def fingerprint(catalog: RawCatalog, config: DataConfig, adapter: str) -> str:
-    """Cheap identity of the inputs: label file contents, image paths, sizes and mtimes, knobs."""
+    """Cheap identity of every input that changes the output: label file contents, image paths, sizes
+    and mtimes, and every setting ingest reads (a changed vertical map re-ingests)."""
     digest = hashlib.sha256(json.dumps([adapter, config.split_fractions, config.split_seed,
-                                        config.max_image_pixels]).encode())
+                                        config.max_image_pixels, sorted(config.vertical_map.items())]).encode())
     for label_file in catalog.label_files:
         digest.update(label_file.read_bytes())
     for path in catalog.rows["image"].fillna(""):

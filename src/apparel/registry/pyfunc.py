@@ -48,8 +48,10 @@ def signature_for(model: ApparelNet) -> ModelSignature:
                           outputs=Schema(outputs))
 
 
-def log_apparel_model(model_dir: Path, registered_name: str, input_example: np.ndarray, pip_requirements: list[str]):
-    """Logs the model in the active run and registers a new version; returns MLflow's ModelInfo."""
+def log_apparel_model(model_dir: Path, registered_name: str | None, input_example: np.ndarray,
+                      pip_requirements: list[str]):
+    """Logs the model in the active run (and registers a new version when ``registered_name`` is
+    given); returns MLflow's ModelInfo."""
     model = ApparelNet.load(model_dir)
     return mlflow.pyfunc.log_model(
         name="model",

@@ -1,19 +1,18 @@
-"""MLflow set-up for both the embedded default (sqlite file) and a tracking server, and a retry
-around writes: sqlite allows one writer at a time, so parallel writers wait their turn."""
+"""MLflow set-up for both the embedded default (sqlite file) and a tracking server, and the retry
+every store call goes through: sqlite allows one writer at a time, so parallel writers wait their turn."""
 
 from __future__ import annotations
 
-import functools
 import getpass
 import os
 import platform
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import mlflow
+import tenacity
 
 from apparel.config import RegistryConfig
 
@@ -44,25 +43,29 @@ def configure(config: RegistryConfig) -> str:
         location = root.as_uri()
     try:
         return retry(mlflow.create_experiment)(config.experiment, artifact_location=location)
-    except mlflow.exceptions.MlflowException:  # created meanwhile by a parallel writer
-        return mlflow.get_experiment_by_name(config.experiment).experiment_id
+    except mlflow.exceptions.MlflowException as error:
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        return retry(mlflow.get_experiment_by_name)(config.experiment).experiment_id  # a parallel writer made it
 
 
-def retry(function: Callable[..., T], attempts: int = 8, delay: float = 0.25) -> Callable[..., T]:
-    """Retries a store call that failed because sqlite was locked by another writer."""
+def start_run(config: RegistryConfig, run_name: str):
+    """A run in the configured experiment (experiment look-up and run start both retried on lock)."""
+    return retry(mlflow.start_run)(experiment_id=configure(config), run_name=run_name)
 
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs) -> T:
-        for attempt in range(attempts):
-            try:
-                return function(*args, **kwargs)
-            except Exception as error:  # noqa: BLE001 - re-raised unless it is a lock
-                if "locked" not in str(error).lower() or attempt == attempts - 1:
-                    raise
-                time.sleep(delay * 2**attempt)
-        raise AssertionError("unreachable")
 
-    return wrapper
+def is_lock(error: BaseException) -> bool:
+    """sqlite's "database is locked" (directly or relayed by a tracking server backed by sqlite)."""
+    return "locked" in str(error).lower()
+
+
+LOCK_RETRY = tenacity.retry(retry=tenacity.retry_if_exception(is_lock), stop=tenacity.stop_after_attempt(8),
+                            wait=tenacity.wait_exponential(multiplier=0.25, max=8), reraise=True)
+
+
+def retry(function: Callable[..., T]) -> Callable[..., T]:
+    """``function`` retried while the store is locked by another writer; any other error is raised at once."""
+    return LOCK_RETRY(function)
 
 
 def actor() -> str:

@@ -1,29 +1,21 @@
-"""Distillation stage: the unified model regresses the specialists' embeddings."""
+"""Distillation stage: the unified model regresses the specialists' embeddings (CLI and pipeline alike)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from apparel.config import Config
-from apparel.data.manifest import Dataset
-from apparel.stages.pipeline import copy_model, val_scores, with_epochs
-from apparel.stages.specialists import specialists_in
+from apparel.stages.pipeline import with_epochs
 
 
-def distill_stage(config: Config, dataset_root: Path, specialists_dir: Path, out_dir: Path) -> Path:
+def distill_stage(config: Config, dataset_root: Path, teachers: dict[str, Path], out_dir: Path | None = None,
+                  epochs: int = 0) -> Path:
+    """Trains the unified student on ``teachers`` ({vertical: specialist folder}); returns its model folder.
+    ``out_dir`` defaults to ``data.root/distill/<dataset version>`` (on a cluster: the shared volume the
+    RayJob mounts; a re-run resumes there). ``epochs`` (0: ``train.distill_epochs``) is the pipeline parameter."""
+    from apparel.data.manifest import Dataset
     from apparel.train.distill import distill_unified
 
-    return distill_unified(config, dataset_root, specialists_in(specialists_dir), out_dir)
-
-
-def distill_from(config: Config, dataset_root: Path, teachers: dict[str, Path], out: Path, epochs: int = 0
-                 ) -> dict[str, float]:
-    from apparel.models.embedding import EmbeddingNet
-    from apparel.train.distill import distill_unified
-
-    config = with_epochs(config, distill_epochs=epochs)
-    dataset = Dataset.load(dataset_root)
-    work = Path(config.data.root).resolve() / "distill" / dataset.info.version
-    copy_model(distill_unified(config, dataset_root, teachers, work), out)
-    unified = EmbeddingNet.load(out)
-    return val_scores(config, dataset, {v: unified for v in teachers})
+    if out_dir is None:
+        out_dir = Path(config.data.root).resolve() / "distill" / Dataset.load(dataset_root).info.version
+    return distill_unified(with_epochs(config, distill_epochs=epochs), dataset_root, teachers, out_dir)

@@ -1,4 +1,4 @@
-"""Evaluation stages: retrieval metrics of one model, and the candidate's scores on the frozen set."""
+"""Evaluation stages: retrieval metrics of one model, and the candidate's one evaluation on the frozen set."""
 
 from __future__ import annotations
 
@@ -26,23 +26,12 @@ def retrieval_stage(config: Config, dataset_root: Path, model_dir: Path, split: 
 
 
 def evaluate_stage(config: Config, dataset_root: Path, model_dir: Path, teachers: dict[str, Path],
-                   report_html: Path, baselines_json: Path) -> dict[str, float]:
-    """Scores on the frozen set, an HTML report people read in the KFP UI, and the specialists'
-    scores for the registry to log beside the candidate's."""
-    import json
-    from dataclasses import asdict
-
-    from apparel.evaluation.embeddings import evaluate_models
-    from apparel.evaluation.report import EvaluationReport, evaluate_apparel_model
-    from apparel.models.attributes import ApparelNet
-    from apparel.models.embedding import EmbeddingNet
+                   evaluation_dir: Path, report_html: Path) -> dict[str, float]:
+    """The candidate's scores on the frozen set beside the specialists' (``evaluation_dir``: what the
+    register stage logs and gates on) and an HTML report people read in the KFP UI."""
     from apparel.registry.html import evaluation_html
-    from apparel.registry.register import frozen_eval_set
+    from apparel.registry.register import evaluate_candidate, read_evaluation
 
-    frame, eval_set = frozen_eval_set(config, Dataset.load(dataset_root))
-    report, _ = evaluate_apparel_model(ApparelNet.load(model_dir), frame, config.data.label, eval_set)
-    specialists = EvaluationReport(evaluate_models({v: EmbeddingNet.load(p) for v, p in teachers.items()}, frame,
-                                                   config.data.label), {}, eval_set)
-    baselines_json.write_text(json.dumps({"specialists": asdict(specialists)}))
-    report_html.write_text(evaluation_html(report, {"specialists": specialists}))
+    report = evaluate_candidate(config, model_dir, dataset_root, evaluation_dir, teachers)
+    report_html.write_text(evaluation_html(report, read_evaluation(evaluation_dir)[1]))
     return report.flat_metrics()

@@ -1,4 +1,4 @@
-"""What pipeline runs share: epoch overrides, model copies, validation scores, run records, the summary."""
+"""What pipeline runs share: epoch overrides, validation scores, run records, the summary."""
 
 from __future__ import annotations
 
@@ -14,16 +14,13 @@ def with_epochs(config: Config, epochs: int = 0, distill_epochs: int = 0) -> Con
     return config.model_copy(update={"train": config.train.model_copy(update=updates)}) if updates else config
 
 
-def copy_model(source: Path, target: Path) -> None:
-    import shutil
-
-    shutil.copytree(source, target, dirs_exist_ok=True)
-
-
-def val_scores(config: Config, dataset: Dataset, models: dict) -> dict[str, float]:
+def val_scores(config: Config, dataset_root: Path, models: dict[str, Path]) -> dict[str, float]:
+    """Recall@1 and MAP@R on the validation split, per vertical, of {vertical: model folder}."""
     from apparel.evaluation.embeddings import evaluate_models
+    from apparel.models.embedding import EmbeddingNet
 
-    scores = evaluate_models(models, dataset.split("val"), config.data.label)
+    loaded = {v: EmbeddingNet.load(p) for v, p in models.items()}
+    scores = evaluate_models(loaded, Dataset.load(dataset_root).split("val"), config.data.label)
     return {f"val.{v}.{m.replace('@', '_at_')}": s[m] for v, s in scores.items() for m in ("recall@1", "map@r")}
 
 
@@ -46,36 +43,78 @@ def figures(title: str, scores: dict[str, float]) -> str:
     return f"{title}: mean {scores['mean']:.3f} | {parts}" if "mean" in scores else f"{title}: {parts}"
 
 
-def pipeline_summary(config: Config, versions_before: int = 0) -> list[str]:
-    """What a local pipeline run ends with: the version it registered, its gate decision, key
-    metrics, where to look. ``versions_before`` is how many versions existed before the run."""
+def run_log(config: Config) -> Path:
+    return Path(config.data.root).resolve() / "pipeline_runs.jsonl"
+
+
+def recorded_runs(config: Config) -> list[dict]:
+    """Every run the exit handler recorded, oldest first."""
+    import json
+
+    log = run_log(config)
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.is_file() else []
+
+
+def step_outputs(config: Config, run: str, task: str) -> dict | None:
+    """The parameters a step of ``run`` returned (None when the step did not execute in that run)."""
+    import json
+
+    path = Path(config.pipeline.pipeline_root).resolve() / run / task / "executor_output.json"
+    return json.loads(path.read_text()).get("parameterValues", {}) if path.is_file() else None
+
+
+def pipeline_summary(config: Config, run: str) -> list[str]:
+    """What a local pipeline run ends with, read from that run's own steps: what register did (or why
+    nothing was registered), key metrics of that version, the index this run built, where to look."""
+    registered = step_outputs(config, run, "register")
+    if registered is None:
+        return [_nothing_registered(config, run), *_where_to_look(config)]
+    lines = [registered["summary"], *_metrics(config, registered["version"])]
+    index = Path(config.pipeline.pipeline_root).resolve() / run / "build-index" / "index"
+    if registered["decision"] == "challenger":
+        lines.append("no index: challenger (the index follows the champion)")
+    elif index.exists():
+        lines.append(f"search index: {index}")
+    else:
+        lines.append("search index: not rebuilt in this run (the champion's index stands)")
+    return lines + _where_to_look(config)
+
+
+def _nothing_registered(config: Config, run: str) -> str:
+    from apparel.stages.retrain import NO_CHAMPION
+
+    check = step_outputs(config, run, "check-new-data") or {}
+    if check.get("Output") == "no-champion":
+        return NO_CHAMPION
     from mlflow import MlflowClient
 
-    from apparel.registry.tracking import configure, tracking_uri
-    from apparel.registry.versions import list_versions
+    from apparel.registry import aliases
+    from apparel.registry.tracking import configure
 
-    versions = list_versions(config)
-    if len(versions) <= versions_before:
-        champion = next((v["version"] for v in versions if "champion" in v["aliases"].split(",")), None)
-        return [f"nothing registered: no new data since the champion's dataset "
-                f"({'champion stays v' + champion if champion else 'there is no champion'})"]
-    latest = versions[0]
     configure(config.registry)
-    version = MlflowClient().get_model_version(config.registry.model_name, latest["version"])
-    metrics = MlflowClient().get_run(version.tags["run_id"]).data.metrics
+    champion = aliases.holder(MlflowClient(), config.registry.model_name, aliases.CHAMPION)
+    return (f"nothing registered: no new data since the champion's dataset (champion stays v{champion})"
+            if check.get("Output") == "skip" else "nothing registered")
+
+
+def _metrics(config: Config, version: str) -> list[str]:
+    from mlflow import MlflowClient
+
+    from apparel.registry.tracking import configure, retry
+
+    configure(config.registry)
+    client = MlflowClient()
+    run_id = retry(client.get_model_version)(config.registry.model_name, version).tags["run_id"]
+    metrics = retry(client.get_run)(run_id).data.metrics
     recall = {k.split(".")[1]: v for k, v in metrics.items() if k.startswith("retrieval.") and
               k.endswith(".recall_at_1")}
     accuracy = {k.split(".")[1]: v for k, v in metrics.items() if k.startswith("attribute.") and
                 k.endswith(".accuracy")}
-    # The newest index: the one this run built (run folders of both pipelines sit side by side).
-    index = sorted(Path(config.pipeline.pipeline_root).resolve().glob("*/build-index/index"),
-                   key=lambda path: path.stat().st_mtime)
-    return [
-        f"registered: {config.registry.model_name} v{latest['version']} -> {latest['aliases']} "
-        f"(gate: {latest['reasons']})",
-        figures("Recall@1", recall),
-        figures("attribute accuracy", accuracy),
-        f"search index: {index[-1] if index else 'not built'}",
-        f"MLflow UI: .venv/bin/apparel mlflow-ui  (store {tracking_uri(config.registry)}, http://127.0.0.1:5000)",
-        f"serving: the champion is models:/{config.registry.model_name}@champion",
-    ]
+    return [figures("Recall@1", recall), figures("attribute accuracy", accuracy)]
+
+
+def _where_to_look(config: Config) -> list[str]:
+    from apparel.registry.tracking import tracking_uri
+
+    return [f"MLflow UI: .venv/bin/apparel mlflow-ui  (store {tracking_uri(config.registry)}, http://127.0.0.1:5000)",
+            f"serving: the champion is models:/{config.registry.model_name}@champion"]

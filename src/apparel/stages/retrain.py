@@ -24,11 +24,14 @@ def champion_dataset_version(config: Config) -> str | None:
     return client.get_model_version(config.registry.model_name, version).tags.get("dataset.version")
 
 
+NO_CHAMPION = "nothing to fine-tune: there is no champion yet (run the training pipeline first: `apparel run`)"
+
+
 def download_champion(config: Config, out_dir: Path) -> Path:
     from apparel.registry.pyfunc import load_registered
-    from apparel.registry.tracking import configure
 
-    configure(config.registry)
+    if champion_dataset_version(config) is None:
+        raise ValueError(NO_CHAMPION)
     load_registered(f"models:/{config.registry.model_name}@champion").save(out_dir)
     return out_dir
 
@@ -49,5 +52,10 @@ def finetune_stage(config: Config, dataset_root: Path, champion_dir: Path, out_d
     return out_dir
 
 
-def needs_retraining(config: Config, dataset_root: Path) -> bool:
-    return champion_dataset_version(config) != Dataset.load(dataset_root).info.version
+def retraining_decision(config: Config, dataset_root: Path) -> str:
+    """'retrain' (new data since the champion's), 'skip' (none), or 'no-champion' (nothing to fine-tune:
+    retraining starts from a champion; the training pipeline makes the first one)."""
+    trained_on = champion_dataset_version(config)
+    if trained_on is None:
+        return "no-champion"
+    return "skip" if trained_on == Dataset.load(dataset_root).info.version else "retrain"

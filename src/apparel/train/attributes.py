@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,11 @@ class AttributeSchedule:
     embedding_weight: float = 1.0  # L2 pull of the embedding towards the unified model's
     freeze_base: bool = False
     seed: int = 0
+    # One stream for the whole schedule: every phase (branch, fine-tune, final) draws new batches.
+    rng: np.random.Generator = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.rng = np.random.default_rng(self.seed)
 
 
 def schedule_from(train: TrainConfig, freeze_base: bool | None = None) -> AttributeSchedule:
@@ -115,7 +120,6 @@ def train_heads(model: nn.Module, specs: list[AttributeSpec], images: torch.Tens
         groups.append({"params": list(model.base.parameters()), "lr": schedule.base_lr})
     optimizer = torch.optim.AdamW(groups, weight_decay=1e-4)
     losses = {s.name: loss_for(s) for s in specs}
-    rng = np.random.default_rng(schedule.seed)
     # Only what trains may update BatchNorm statistics: a frozen base or an untouched branch
     # must give the same outputs afterwards.
     model.eval()
@@ -125,7 +129,7 @@ def train_heads(model: nn.Module, specs: list[AttributeSpec], images: torch.Tens
     device = next(model.parameters()).device  # the stage put the model on its pod's GPU (or the CPU)
     total = 0.0
     for _ in range(steps):
-        batch = torch.from_numpy(rng.choice(len(images), min(schedule.batch_size, len(images)), replace=False))
+        batch = torch.from_numpy(schedule.rng.choice(len(images), min(schedule.batch_size, len(images)), replace=False))
         embedding, logits = model.forward_logits(normalize(augment(images[batch].to(device))))
         loss = sum(losses[s.name](logits[s.name], targets[s.name][batch].to(device)) for s in specs)
         if anchor is not None and train_base:

@@ -8,6 +8,8 @@ storage resumes from the last checkpoint instead of from zero.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -245,11 +247,27 @@ def run_concurrently(jobs: list[EmbeddingJob], config: Config, storage: Path) ->
         return list(pool.map(lambda j: run_embedding_job(j, config, storage), jobs))
 
 
+# Train settings that never change an embedding run's weights (where it runs, or other stages' knobs).
+NOT_SHAPING = {"use_gpu", "cpus_per_worker", "torch_threads", "checkpoints_to_keep", "distill_epochs", "freeze_base",
+               "finetune_lr", "finetune_embedding_weight"}
+
+
+def run_identity(spec: dict, train: dict, label: str, objective: str, verticals: list[str]) -> str:
+    """Short hash of everything that shapes a run's result: runs that differ in any of it never share
+    a Ray run folder, so a changed learning rate, miner or epoch count can't resume a finished run."""
+    shaping = {k: v for k, v in train.items() if k not in NOT_SHAPING and not k.startswith("attribute_")}
+    text = json.dumps([spec, shaping, label, objective, sorted(verticals)], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
 def make_job(config: Config, name: str, dataset_root: Path, verticals: list[str], objective: str,
              teacher_path: Path | None = None) -> EmbeddingJob:
-    spec = EmbeddingSpec(backbone=config.model.backbone, embedding_dim=config.model.embedding_dim,
-                         image_size=config.model.image_size, weights=config.model.weights)
-    return EmbeddingJob(name=name, dataset_root=str(Path(dataset_root).resolve()), verticals=list(verticals),
-                        objective=objective, label=config.data.label, spec=asdict(spec),
-                        train=config.train.model_dump(), teacher_path=str(teacher_path) if teacher_path else None)
+    """``name`` (which should carry the data's identity, e.g. its version) gets the config's identity appended."""
+    spec = asdict(EmbeddingSpec(backbone=config.model.backbone, embedding_dim=config.model.embedding_dim,
+                                image_size=config.model.image_size, weights=config.model.weights))
+    train = config.train.model_dump(mode="json")
+    identity = run_identity(spec, train, config.data.label, objective, list(verticals))
+    return EmbeddingJob(name=f"{name}-{identity}", dataset_root=str(Path(dataset_root).resolve()),
+                        verticals=list(verticals), objective=objective, label=config.data.label, spec=spec,
+                        train=train, teacher_path=str(teacher_path) if teacher_path else None)
 

@@ -1,4 +1,5 @@
-"""Specialists: one triplet model per vertical (or per group of verticals), trained side by side."""
+"""Triplet models per group of verticals, trained side by side (the all-in-one baseline, the sweet-spot
+study); the pipeline's specialists are ``apparel.stages.specialists``."""
 
 from __future__ import annotations
 
@@ -27,13 +28,6 @@ def train_groups(config: Config, dataset_root: Path, groups: list[list[str]], ou
         shutil.copytree(model, target)
         placed[group_name(group)] = target
     return placed
-
-
-def train_specialists(config: Config, dataset_root: Path, out_dir: Path, verticals: list[str] | None = None
-                      ) -> dict[str, Path]:
-    """One specialist per vertical: {vertical: model folder}."""
-    verticals = verticals or Dataset.load(dataset_root).verticals
-    return train_groups(config, dataset_root, [[v] for v in verticals], out_dir, "specialist")
 
 
 def train_all_in_one(config: Config, dataset_root: Path, out_dir: Path) -> Path:

@@ -1,0 +1,34 @@
+"""Run identity: what decides whether a Ray run folder may be resumed."""
+
+from pathlib import Path
+
+import pytest
+
+from apparel.config import load_config
+from apparel.train.embedding_job import make_job
+
+
+def job_name(tmp_path: Path, **train: str) -> str:
+    config = load_config(environ={f"APPAREL__TRAIN__{k.upper()}": v for k, v in train.items()})
+    return make_job(config, "specialist-tops-v1", tmp_path, ["tops"], "triplet").name
+
+
+@pytest.mark.parametrize("setting", [{"lr": "0.01"}, {"miner": "semi_hard"}, {"epochs": "9"},
+                                     {"steps_per_epoch": "3"}, {"batch_p": "8"}, {"margin": "0.5"}, {"seed": "3"}])
+def test_a_config_that_shapes_the_result_is_another_run(setting: dict, tmp_path: Path) -> None:
+    """Regression (issue 12): names carried only the dataset version, so a changed learning rate,
+    miner or epoch count resumed the finished run and returned its old weights."""
+    assert job_name(tmp_path, **setting) != job_name(tmp_path)
+
+
+def test_the_model_shapes_the_run_too(tmp_path: Path) -> None:
+    config = load_config(environ={"APPAREL__MODEL__EMBEDDING_DIM": "32"})
+    other = make_job(config, "specialist-tops-v1", tmp_path, ["tops"], "triplet").name
+    assert other != job_name(tmp_path)
+
+
+@pytest.mark.parametrize("setting", [{"use_gpu": "false"}, {"attribute_final_steps": "7"}, {"distill_epochs": "2"},
+                                     {"checkpoints_to_keep": "3"}, {"finetune_lr": "0.1"}])
+def test_settings_that_do_not_change_the_weights_keep_the_run(setting: dict, tmp_path: Path) -> None:
+    assert job_name(tmp_path, **setting) == job_name(tmp_path)
+    assert job_name(tmp_path).startswith("specialist-tops-v1-")
