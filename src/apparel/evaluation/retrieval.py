@@ -42,21 +42,21 @@ class RetrievalCalculator(AccuracyCalculator):
 
 
 def retrieval_metrics(embeddings: np.ndarray, labels: Sequence, ks: Sequence[int] = KS,
-                      gallery: Gallery | None = None) -> dict[str, float]:
-    """Recall@K for each K, MAP@R and the number of queries scored."""
+                      gallery: Gallery | None = None, gallery_starts_with_queries: bool = False) -> dict[str, float]:
+    """Recall@K for each K, MAP@R and the number of queries scored. Without ``gallery`` each query searches
+    the other queries; ``gallery_starts_with_queries``: its first rows are the queries (never found)."""
     query_labels = np.asarray(labels, dtype=str)
     gallery_labels = query_labels if gallery is None else np.asarray(gallery[1], dtype=str)
+    includes_queries = gallery is None or gallery_starts_with_queries
     codes = np.unique(np.concatenate([query_labels, gallery_labels]), return_inverse=True)[1]
     query_codes, gallery_codes = codes[: len(query_labels)], codes[len(query_labels) :]
-    relevant = (query_codes[:, None] == gallery_codes[None, :]).sum(1) - int(gallery is None)
+    relevant = (query_codes[:, None] == gallery_codes[None, :]).sum(1) - int(includes_queries)
     queries = int((relevant > 0).sum())
     if queries == 0:
         raise ValueError("retrieval needs at least one query label shared by another gallery item")
-    calculator = RetrievalCalculator(ks)
-    if gallery is None:
-        scores = calculator.get_accuracy(embeddings, query_codes)
-    else:
-        scores = calculator.get_accuracy(embeddings, query_codes, gallery[0], gallery_codes, ref_includes_query=False)
+    reference = embeddings if gallery is None else gallery[0]
+    scores = RetrievalCalculator(ks).get_accuracy(embeddings, query_codes, reference, gallery_codes,
+                                                  ref_includes_query=includes_queries)
     metrics = {f"recall@{k}": value for k, value in scores["recall_at_k"].items()}
     metrics["map@r"] = float(scores["mean_average_precision_at_r"])
     metrics["queries"] = queries
@@ -64,19 +64,35 @@ def retrieval_metrics(embeddings: np.ndarray, labels: Sequence, ks: Sequence[int
 
 
 def per_vertical_retrieval(embeddings: np.ndarray, labels: Sequence, verticals: Sequence, ks: Sequence[int] = KS,
-                           gallery: tuple[np.ndarray, Sequence, Sequence] | None = None
-                           ) -> dict[str, dict[str, float]]:
-    """Metrics within each vertical's own gallery, as a per-vertical index would serve them.
-    ``gallery`` (embeddings, labels, verticals) searches another set; by default leave one out."""
+                           gallery: tuple[np.ndarray, Sequence, Sequence] | None = None,
+                           queries_in_gallery: bool = False) -> dict[str, dict[str, float]]:
+    """Metrics within each vertical's own gallery, as a per-vertical index would serve them. By default each
+    query searches the other queries (leave one out); ``gallery`` (embeddings, labels, verticals) holds other
+    images to search, instead of the queries or, with ``queries_in_gallery``, besides them."""
     labels, verticals = np.asarray(labels, dtype=str), np.asarray(verticals, dtype=str)
-    if gallery is not None:
-        gallery = (gallery[0], np.asarray(gallery[1], dtype=str), np.asarray(gallery[2], dtype=str))
     results = {}
     for vertical in sorted(set(verticals)):
         rows = verticals == vertical
-        own = None if gallery is None else (gallery[0][gallery[2] == vertical], gallery[1][gallery[2] == vertical])
+        own, starts_with_queries = None, False
+        if gallery is not None:
+            kept = np.asarray(gallery[2], dtype=str) == vertical
+            own = (gallery[0][kept], np.asarray(gallery[1], dtype=str)[kept])
+            if queries_in_gallery:
+                own = (np.concatenate([embeddings[rows], own[0]]), np.concatenate([labels[rows], own[1]]))
+                starts_with_queries = True
         try:
-            results[str(vertical)] = retrieval_metrics(embeddings[rows], labels[rows], ks, own)
+            results[str(vertical)] = retrieval_metrics(embeddings[rows], labels[rows], ks, own, starts_with_queries)
         except ValueError:
             continue  # a vertical with no repeated label cannot be scored
     return results
+
+
+def query_weighted(results: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Each metric over every vertical's queries together (verticals weighted by their queries), so a
+    3-query vertical weighs what its queries weigh, not as much as a 150-query one."""
+    if not results:
+        return {}
+    weights = np.array([scores["queries"] for scores in results.values()], dtype=float)
+    metrics = [m for m in next(iter(results.values())) if m != "queries"]
+    pooled = {m: float(np.average([scores[m] for scores in results.values()], weights=weights)) for m in metrics}
+    return {**pooled, "queries": int(weights.sum())}
