@@ -127,9 +127,37 @@ def ingest_section() -> list[str]:
             machine_line(result, "ingest.json"), ""]
 
 
+def summary_rows() -> list[str]:
+    """The rows of the README's results table that come from these three files."""
+    unified, attributes, ingest = load("unified")["summary"], load("attributes")["summary"], load("ingest")["summary"]
+    rows = []
+    if "decoded_images_per_s" in ingest:
+        rows.append(f"| ingest of fashion-products | {ingest['decoded_images_per_s']:,.0f} images decoded/s; unchanged "
+                    f"re-ingest {ingest['rerun_speedup']}× faster | `ingest.json` |")
+    for key, target in (("unified_over_all_in_one", "> 1"), ("unified_over_specialists", "≥ 0.99")):
+        rows.append(f"| {key.replace('_', ' ')}, pooled Recall@1 (target {target}), 95 % CI | fashion-products "
+                    f"(training label) {ci(unified, key)}; articleType {ci(unified, 'articleType.' + key)}; "
+                    f"synthetic {ci(unified, 'synthetic.' + key)} | `unified.json` |")
+    for key in ("progressive_over_multilabel_worst", "progressive_over_per_attribute_worst"):
+        if key in attributes:
+            rows.append(f"| {key.replace('_', ' ')} (target ≥ 1), accuracy | {ci(attributes, key)} "
+                        f"({attributes[key + '_case']}) | `attributes.json` |")
+    return rows
+
+
+def replace_summary_rows(text: str) -> str:
+    lines = text.split("\n")
+    ours = [i for i, line in enumerate(lines)
+            if re.match(r"^\|.*\| `(ingest|unified|attributes)\.json` \|$", line)]
+    if not ours:
+        return text
+    return "\n".join(lines[: ours[0]] + summary_rows() + [line for i, line in enumerate(lines[ours[0]:], ours[0])
+                                                           if i not in ours])
+
+
 def main() -> None:
     readme = ROOT / "README.md"
-    text = readme.read_text()
+    text = replace_summary_rows(readme.read_text())
     block = "\n".join([BEGIN, "", *unified_section(), *attributes_section(), *ingest_section(), END])
     if BEGIN not in text:
         raise SystemExit(f"README.md has no '{BEGIN}' marker")
