@@ -24,7 +24,7 @@ and on articleType (``articleType.`` keys); the synthetic catalog on product_id 
 Seeds run seed-major over the datasets and each finished seed is kept under runs/benchmarks/, so an
 interrupted run resumes and the result file always holds every finished seed.
 
-    python benchmarks/unified.py [--seeds 5] [--steps 10] [--image-size 32] [--students default,flipped_views]
+    python benchmarks/unified.py [--seeds 5] [--steps 100] [--image-size 32] [--students default,flipped_views]
 """
 
 from __future__ import annotations
