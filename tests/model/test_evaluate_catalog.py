@@ -96,7 +96,7 @@ def test_a_registered_model_uri_scores_like_its_folder(tiny_dataset: Path, tiny_
     experiment = mlflow.create_experiment("evaluate", artifact_location=(tmp_path / "artefacts").as_uri())
     with mlflow.start_run(experiment_id=experiment):
         example = np.zeros((1, 32, 32, 3), dtype=np.uint8)
-        log_apparel_model(model_dirs["apparel"], "evaluate-test", example)
+        log_apparel_model(model_dirs["apparel"], "evaluate-test", example, tiny_config.registry.pip_requirements)
     registry = tiny_config.registry.model_copy(update={"tracking_uri": store})
     config = tiny_config.model_copy(update={"registry": registry})
     out = tmp_path / "scores.json"
