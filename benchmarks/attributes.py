@@ -1,11 +1,23 @@
-"""Progressive attribute branches vs one model per attribute vs one multi-label model.
+"""Progressive attribute branches vs one model per attribute vs one multi-label model, and channel-wise
+attention in the progressive branches on vs off.
 
-All three start from the same unified trunk (specialists distilled, as the product trains it) and
-get the same step budget per attribute; labels are dropped at random from the training split only
-(0 %, 50 %, 80 %), the test split keeps every label. Sizes and single-image latencies are measured
-in the same process; the latency baseline is the embedding-only model.
+All systems start from the same unified trunk (specialists distilled, as the product trains it; one
+trunk per dataset, trained once) and get the same total number of optimiser steps, N×S for N attributes
+and S = ``--steps``; labels are dropped at random from the training split only (0 %, 50 %, 80 %), the test
+split keeps every label. Each seed re-draws the dropped labels, the heads' initialisation and the batches;
+ratios are means of paired per-seed ratios of mean test accuracy, with 95 % t intervals over seeds.
 
-    python benchmarks/attributes.py [--steps 50] [--image-size 32]
+Optimiser steps each head sees (b = S/5 branch-alone steps, f = S/10 joint fine-tune steps after each new
+branch, F = S - b - f end-to-end steps per head once all are in; batches of 32):
+  * progressive, head i of N: b + f×(N - i + 1) + N×F steps (the trunk: N×(f + F));
+  * per-attribute: b + f + F = S steps each, on its own copy of the trunk;
+  * multi-label: one shared linear head over all attributes, N×S steps, every attribute in every step.
+The summary's ``*_worst`` ratios are the smallest over missing rates and datasets. Sizes and single-image
+latencies (timed in alternation) are measured in the same process; the latency baseline is the
+embedding-only model. The landmark-pooled local branch of FashionNet is not part of the product (no
+landmark labels on the real catalog), so it has no ablation here.
+
+    python benchmarks/attributes.py [--seeds 3] [--steps 50] [--image-size 32] [--base-steps 100]
 """
 
 from __future__ import annotations
@@ -20,7 +32,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED_DATA, summary_over_datasets, write_result  # noqa: E402
+from common import SHARED_DATA, load_average, paired_ratio, write_result  # noqa: E402
 from unified import configure, distill, train_group  # noqa: E402
 
 from apparel.config import Config, load_config  # noqa: E402
@@ -59,18 +71,50 @@ def drop_labels(frame, names: list[str], rate: float, seed: int):
 
 
 @torch.no_grad()
-def latency_ms(run, image: torch.Tensor, repeats: int = 20) -> float:
-    """Median time of one single-image request (what a serving call pays)."""
-    times = []
-    for _ in range(repeats + 3):
-        start = time.perf_counter()
-        run(image)
-        times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times[3:]))
+def latency_ms(runs: dict[str, object], image: torch.Tensor, repeats: int = 20) -> dict[str, float]:
+    """Median time of one single-image request (what a serving call pays) per system, the systems timed
+    in alternation so that whatever else the machine does falls on all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for repeat in range(repeats + 3):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run(image)
+            if repeat >= 3:
+                times[name].append(time.perf_counter() - start)
+    return {name: 1000 * float(np.median(t)) for name, t in times.items()}
 
 
 def mean_accuracy(scores: dict) -> float:
     return float(np.mean([s["accuracy"] for s in scores.values()]))
+
+
+def run_seed(base: EmbeddingNet, specs, images: torch.Tensor, anchor: torch.Tensor, train, test, names: list[str],
+             seed: int) -> dict:
+    """Every system at every missing rate for one seed: {rate: {system: {attribute: metrics}}}."""
+    schedule = AttributeSchedule(branch_steps=ARGS.steps // 5, finetune_steps=ARGS.steps // 10,
+                                 final_steps_per_head=ARGS.steps - ARGS.steps // 5 - ARGS.steps // 10, batch_size=32,
+                                 seed=seed)
+    scores: dict = {}
+    for rate in MISSING_RATES:
+        targets = encode_targets(drop_labels(train, names, rate, seed=seed * 1000 + int(rate * 100)), specs)
+        torch.manual_seed(seed)
+        systems = {"progressive": train_progressive(from_embedding(_copy(base)), specs, images, targets, schedule,
+                                                    anchor, log=lambda line: None)}
+        if ARGS.attention:
+            systems["progressive_attention"] = train_progressive(from_embedding(_copy(base), attention=True), specs,
+                                                                 images, targets, schedule, anchor,
+                                                                 log=lambda line: None)
+        per_attribute = train_per_attribute(base, specs, images, targets, schedule)
+        multilabel = train_multilabel(base, specs, images, targets, schedule)
+        routed = {name: {s.name: model for s in specs} for name, model in systems.items()}
+        routed |= {"per_attribute": per_attribute, "multilabel": {s.name: multilabel for s in specs}}
+        scores[str(rate)] = {name: evaluate_attributes(models, test, specs, base.spec.image_size)
+                             for name, models in routed.items()}
+        print(f"seed {seed} missing {rate:.0%}: " + " ".join(
+            f"{n}={mean_accuracy(scores[str(rate)][n]):.3f}" for n in routed), flush=True)
+    scores["models"] = {"progressive": systems["progressive"], "per_attribute": per_attribute,
+                        "multilabel": multilabel}
+    return scores
 
 
 def run_dataset(config: Config, root: Path, names: list[str]) -> dict:
@@ -80,39 +124,34 @@ def run_dataset(config: Config, root: Path, names: list[str]) -> dict:
     train, test = dataset.split("train"), dataset.split("test")
     images = load_images(train["image"].tolist(), base.spec.image_size)
     anchor = torch.from_numpy(embed(base, images))
-    # The product's default proportions: a fifth of the budget on each branch alone, a tenth on its
-    # short joint fine-tune, the rest on the end-to-end fine-tune once every branch is in.
-    schedule = AttributeSchedule(branch_steps=ARGS.steps // 5, finetune_steps=ARGS.steps // 10,
-                                 final_steps_per_head=ARGS.steps - ARGS.steps // 5 - ARGS.steps // 10, batch_size=32)
-    results: dict = {"by_missing_rate": {}}
-    for rate in MISSING_RATES:
-        targets = encode_targets(drop_labels(train, names, rate, seed=int(rate * 100)), specs)
+    per_seed = []
+    for seed in range(ARGS.seeds):
         start = time.perf_counter()
-        progressive = train_progressive(from_embedding(_copy(base)), specs, images, targets, schedule, anchor,
-                                        log=lambda line: None)
-        per_attribute = train_per_attribute(base, specs, images, targets, schedule)
-        multilabel = train_multilabel(base, specs, images, targets, schedule)
-        systems = {"progressive": {s.name: progressive for s in specs}, "per_attribute": per_attribute,
-                   "multilabel": {s.name: multilabel for s in specs}}
-        results["by_missing_rate"][str(rate)] = {
-            name: evaluate_attributes(models, test, specs, base.spec.image_size) for name, models in systems.items()}
-        print(f"{root.name} missing {rate:.0%}: {time.perf_counter() - start:.0f}s " + " ".join(
-            f"{n}={mean_accuracy(results['by_missing_rate'][str(rate)][n]):.3f}" for n in systems), flush=True)
+        per_seed.append(run_seed(base, specs, images, anchor, train, test, names, seed))
+        print(f"{root.name} seed {seed}: {time.perf_counter() - start:.0f}s (load {load_average()[0]})", flush=True)
+    models = per_seed[-1].pop("models")
+    for seed_scores in per_seed[:-1]:
+        seed_scores.pop("models")
     image = normalize(load_images(test["image"].tolist()[:1], base.spec.image_size))
-    results["latency_ms"] = {
-        "embedding_only": latency_ms(base.eval(), image),
-        "progressive": latency_ms(progressive.eval(), image),
-        "per_attribute": latency_ms(lambda x: [m.eval()(x) for m in per_attribute.values()], image),
-        "multilabel": latency_ms(lambda x: multilabel.eval().forward_logits(x), image),
-    }
-    results["params"] = {"progressive": count_parameters(progressive),
+    per_attribute = models["per_attribute"]
+    results: dict = {"by_missing_rate_per_seed": per_seed, "latency_ms": latency_ms({
+        "embedding_only": base.eval(), "progressive": models["progressive"].eval(),
+        "per_attribute": lambda x: [m.eval()(x) for m in per_attribute.values()],
+        "multilabel": lambda x: models["multilabel"].eval().forward_logits(x)}, image)}
+    results["params"] = {"progressive": count_parameters(models["progressive"]),
                          "per_attribute": sum(count_parameters(m) for m in per_attribute.values()),
-                         "multilabel": count_parameters(multilabel), "embedding_only": count_parameters(base)}
-    half = results["by_missing_rate"]["0.5"]
+                         "multilabel": count_parameters(models["multilabel"]), "embedding_only": count_parameters(base)}
+    results["mean_accuracy"] = {rate: {system: [round(mean_accuracy(s[rate][system]), 4) for s in per_seed]
+                                       for system in per_seed[0][rate]} for rate in per_seed[0]}
+    ratios = {}
+    for rate, systems in results["mean_accuracy"].items():
+        for bottom in ("multilabel", "per_attribute"):
+            ratios |= paired_ratio(systems["progressive"], systems[bottom], f"{rate}.", f"progressive_over_{bottom}")
+        if "progressive_attention" in systems:
+            ratios |= paired_ratio(systems["progressive_attention"], systems["progressive"], f"{rate}.",
+                                   "attention_over_plain")
+    results["ratios_by_missing_rate"] = ratios
     results["summary"] = {
-        "progressive_over_per_attribute": round(mean_accuracy(half["progressive"])
-                                                / mean_accuracy(half["per_attribute"]), 4),
-        "progressive_over_multilabel": round(mean_accuracy(half["progressive"]) / mean_accuracy(half["multilabel"]), 4),
         "size_ratio_over_per_attribute": round(results["params"]["progressive"]
                                                / results["params"]["per_attribute"], 4),
         "one_over_n": round(1 / len(specs), 4),
@@ -123,6 +162,27 @@ def run_dataset(config: Config, root: Path, names: list[str]) -> dict:
     return results
 
 
+def worst(results: dict[str, dict], name: str) -> dict[str, float | str]:
+    """The smallest mean ratio over missing rates and datasets, with its interval and where it is."""
+    cases = [(dataset, key.removesuffix(f".{name}"), result["ratios_by_missing_rate"])
+             for dataset, result in results.items()
+             for key in result["ratios_by_missing_rate"] if key.endswith(f".{name}")]
+    dataset, rate, ratios = min(cases, key=lambda c: c[2][f"{c[1]}.{name}"])
+    return {f"{name}_worst": ratios[f"{rate}.{name}"], f"{name}_worst_ci_low": ratios[f"{rate}.{name}_ci_low"],
+            f"{name}_worst_ci_high": ratios[f"{rate}.{name}_ci_high"], f"{name}_worst_case": f"{dataset} {rate}"}
+
+
+def summary(results: dict[str, dict]) -> dict:
+    out = {f"{d}.{k}": v for d, r in results.items() for k, v in r["summary"].items()}
+    out |= {f"{d}.{k}": v for d, r in results.items() for k, v in r["ratios_by_missing_rate"].items()}
+    out |= worst(results, "progressive_over_multilabel") | worst(results, "progressive_over_per_attribute")
+    attention = [r["ratios_by_missing_rate"][f"{rate}.attention_over_plain"] for r in results.values()
+                 for rate in map(str, MISSING_RATES) if f"{rate}.attention_over_plain" in r["ratios_by_missing_rate"]]
+    if attention:
+        out["attention_over_plain"] = round(float(np.mean(attention)), 4)  # mean over datasets and missing rates
+    return out
+
+
 def _copy(model: EmbeddingNet) -> EmbeddingNet:
     import copy
 
@@ -130,13 +190,15 @@ def _copy(model: EmbeddingNet) -> EmbeddingNet:
 
 
 def main() -> None:
+    torch.set_num_threads(ARGS.threads)
+    load_at_start = load_average()
     torch.manual_seed(0)
     base = configure(load_config(environ={"APPAREL__MODEL__IMAGE_SIZE": str(ARGS.image_size)}), ARGS.base_steps, 0,
                      "product_id")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        catalog = {"products_per_vertical": 120, "views_per_product": 4}
+        catalog = {"products_per_vertical": ARGS.products, "views_per_product": 4}
         labels = generate_stage(base, work / "synthetic", catalog)
         ingest_stage(base, labels.parent, work / "synthetic-ds")
         names = Dataset.load(work / "synthetic-ds").info.attributes
@@ -148,10 +210,11 @@ def main() -> None:
             ingest_stage(real_config, real, work / "real-ds", "fashion-products")
             results["fashion-products"] = run_dataset(real_config, work / "real-ds",
                                                       ["baseColour", "articleType", "gender", "season", "usage"])
-    summary = summary_over_datasets(results)
-    write_result("attributes", {"summary": summary, "datasets": results,
+    write_result("attributes", {"summary": summary(results), "datasets": results,
                                 "settings": {"steps_per_attribute": ARGS.steps, "image_size": ARGS.image_size,
-                                             "missing_rates": MISSING_RATES}})
+                                             "missing_rates": MISSING_RATES, "seeds": ARGS.seeds,
+                                             "base_steps_per_vertical": ARGS.base_steps, "threads": ARGS.threads,
+                                             "synthetic_products_per_vertical": ARGS.products}}, load_at_start)
 
 
 if __name__ == "__main__":
@@ -159,5 +222,10 @@ if __name__ == "__main__":
     parser.add_argument("--steps", type=int, default=50, help="steps per attribute (branch + fine-tune)")
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--base-steps", type=int, default=100, help="steps per vertical for the unified trunk")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--products", type=int, default=120, help="synthetic products per vertical")
+    parser.add_argument("--no-attention", dest="attention", action="store_false",
+                        help="skip the attention-on progressive system")
+    parser.add_argument("--threads", type=int, default=2)
     ARGS = parser.parse_args()
     main()

@@ -7,21 +7,44 @@ import os
 import platform
 from pathlib import Path
 
+import numpy as np
 import torch
+from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
-def machine() -> dict[str, object]:
+def load_average() -> list[float]:
+    """1-, 5- and 15-minute load averages (what `uptime` shows): above the core count, the machine was
+    shared with other work and every absolute time in the result is inflated."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def machine(load_at_start: list[float] | None = None) -> dict[str, object]:
     return {
         "cpu": platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "python": platform.python_version(),
         "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "load_average_at_start": load_at_start,
+        "load_average_at_end": load_average(),
     }
+
+
+def paired_ratio(tops: list[float], bottoms: list[float], prefix: str = "", name: str = "ratio"
+                 ) -> dict[str, float]:
+    """Mean over seeds of top/bottom (both measured on the same seed), with a 95 % t interval over the
+    seeds' ratios: ``<prefix><name>``, ``..._ci_low``, ``..._ci_high``."""
+    ratios = np.array(tops) / np.array(bottoms)
+    mean = float(ratios.mean())
+    half = float(stats.t.ppf(0.975, len(ratios) - 1) * ratios.std(ddof=1) / np.sqrt(len(ratios))) \
+        if len(ratios) > 1 else float("nan")
+    key = f"{prefix}{name}"
+    return {key: round(mean, 4), f"{key}_ci_low": round(mean - half, 4), f"{key}_ci_high": round(mean + half, 4)}
 
 
 def summary_over_datasets(results: dict[str, dict]) -> dict[str, float]:
@@ -34,9 +57,11 @@ def summary_over_datasets(results: dict[str, dict]) -> dict[str, float]:
     return summary
 
 
-def write_result(name: str, result: dict) -> Path:
+def write_result(name: str, result: dict, load_at_start: list[float] | None = None, quiet: bool = False) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps({**result, "machine": machine()}, indent=2, sort_keys=True) + "\n")
+    path.write_text(json.dumps({**result, "machine": machine(load_at_start)}, indent=2, sort_keys=True) + "\n")
+    if quiet:
+        return path
     print(json.dumps(result["summary"], indent=2))
     return path

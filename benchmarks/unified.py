@@ -1,16 +1,36 @@
-"""Specialists vs unified vs all-in-one (Song et al.), plus the vertical-grouping sweet spot.
+"""Specialists vs unified vs all-in-one (Song et al.) on fashion-products and the synthetic catalog.
 
 Everything runs in this one process with the training loop the product uses (``fit``, without the
-Ray launcher, whose start-up would dominate runs this small). Every grouping gets the same total
-budget: ``steps`` P×K batches per vertical, so a group of g verticals trains g×steps batches, and
-the unified student distils for V×steps batches. Retrieval is scored per vertical on the test split.
+Ray launcher, whose start-up would dominate runs this small). Retrieval is scored per vertical on the
+test split, each vertical in its own gallery, leave one out.
 
-    python benchmarks/unified.py [--seeds 3] [--steps 100] [--image-size 32]
+Step budgets, with V verticals and S = ``--steps`` (every step one P×K batch of 8×4 = 32 images, AdamW,
+cosine schedule over 4 epochs):
+  * each specialist: S triplet steps on its vertical (V×S over all specialists);
+  * all-in-one: V×S triplet steps on all verticals, the specialists' total;
+  * unified student: F×V×S L2-regression steps (F = ``--distill-factor``) on the specialists' embeddings
+    of the training images, after one gradient-free teacher pass; counting its teachers, the unified
+    system costs (1 + F)×V×S steps against the all-in-one's V×S. Each extra student recipe
+    (``--students``) gets the same F×V×S steps from the same teachers.
+The sweet-spot study (``--sweet-spot``, synthetic, seed 0) gives a group of g verticals g×S steps.
+
+Summary, per dataset and label: for each seed, the ratio of pooled Recall@1 (all queries of the scored
+verticals together, i.e. verticals weighted by their queries), top system over bottom system; then the
+mean of those paired per-seed ratios with a 95 % t interval over seeds. Verticals whose test gallery
+holds a single class for the label (every system scores 1.0 there) are left out and listed.
+fashion-products is scored on the label the models train on (articleType+baseColour, unprefixed keys)
+and on articleType (``articleType.`` keys); the synthetic catalog on product_id (``synthetic.`` keys).
+
+Seeds run seed-major over the datasets and each finished seed is kept under runs/benchmarks/, so an
+interrupted run resumes and the result file always holds every finished seed.
+
+    python benchmarks/unified.py [--seeds 5] [--steps 100] [--image-size 32] [--students default,flipped_views]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -20,20 +40,24 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, SHARED_DATA, summary_over_datasets, write_result  # noqa: E402
+from common import RESULTS, ROOT, SHARED_DATA, load_average, paired_ratio, write_result  # noqa: E402
 
 from apparel.config import Config, load_config  # noqa: E402
 from apparel.data.dataset import load_images  # noqa: E402
-from apparel.data.manifest import Dataset  # noqa: E402
+from apparel.data.manifest import Dataset, label_values  # noqa: E402
 from apparel.evaluation.embeddings import evaluate_models  # noqa: E402
 from apparel.models.embedding import EmbeddingNet, count_parameters  # noqa: E402
 from apparel.stages.data import generate_stage, ingest_stage  # noqa: E402
-from apparel.train.distill import teacher_embeddings  # noqa: E402
+from apparel.train.distill import teacher_targets  # noqa: E402
 from apparel.train.embedding_job import fit_in_process, job_frame, make_job  # noqa: E402
 from apparel.train.loop import embed  # noqa: E402
 from apparel.train.specialists import contiguous_groups  # noqa: E402
 
 METRICS = ("recall@1", "recall@5", "recall@10", "map@r")
+WORK = ROOT / "runs" / "benchmarks" / "unified"
+# Student recipes: name → TrainConfig overrides of the distillation (``default``: the product's config).
+STUDENTS = {"default": {}, "flipped_views": {"distill_flipped_views": True},
+            "plain": {"distill_flipped_views": False}}
 
 
 def configure(base: Config, steps: int, seed: int, label: str) -> Config:
@@ -42,8 +66,8 @@ def configure(base: Config, steps: int, seed: int, label: str) -> Config:
     return base.model_copy(update={"train": train, "data": base.data.model_copy(update={"label": label})})
 
 
-def scaled(config: Config, factor: int) -> Config:
-    train = config.train.model_copy(update={"steps_per_epoch": config.train.steps_per_epoch * factor})
+def scaled(config: Config, factor: int, **overrides: object) -> Config:
+    train = config.train.model_copy(update={"steps_per_epoch": config.train.steps_per_epoch * factor, **overrides})
     return config.model_copy(update={"train": train})
 
 
@@ -51,16 +75,18 @@ def train_group(config: Config, root: Path, group: list[str], name: str) -> Embe
     return fit_in_process(make_job(scaled(config, len(group)), name, root, group, "triplet"))
 
 
-def distill(config: Config, root: Path, specialists: dict[str, EmbeddingNet], scratch: Path, factor: int = 1
-            ) -> EmbeddingNet:
-    """The unified student, distilled for `factor` times the steps of one model over all verticals."""
+def distill(config: Config, root: Path, specialists: dict[str, EmbeddingNet], scratch: Path, factor: int = 1,
+            recipe: dict | None = None) -> EmbeddingNet:
+    """The unified student, distilled for `factor` times the steps of one model over all verticals, with
+    the product's distillation code (teacher targets and regression job) under the recipe's settings."""
     folders = {}
     for vertical, model in specialists.items():
         model.save(scratch / vertical)
         folders[vertical] = scratch / vertical
-    job = make_job(scaled(config, len(specialists) * factor), "unified", root, sorted(specialists), "regress",
-                   scratch / "teachers.pt")
-    torch.save({"train": teacher_embeddings(job_frame(job, "train"), folders)}, scratch / "teachers.pt")
+    config = scaled(config, len(specialists) * factor, **(recipe or {}))
+    job = make_job(config, "unified", root, sorted(specialists), "regress", scratch / "teachers.pt")
+    torch.save(teacher_targets(job_frame(job, "train"), folders, config.train.distill_flipped_views),
+               scratch / "teachers.pt")
     return fit_in_process(job)
 
 
@@ -85,39 +111,57 @@ def latency_ms(systems: dict[str, dict[str, EmbeddingNet]], images: torch.Tensor
     return {name: 1000 * float(np.median(t)) / len(images) for name, t in times.items()}
 
 
-def run_seed(config: Config, root: Path, eval_labels: list[str], sweet_spot: bool) -> dict:
+def degenerate_verticals(test, label: str) -> list[str]:
+    """Verticals whose labelled test images all share one class: any embedding scores 1.0 there."""
+    labels = label_values(test, label)
+    keep = np.array([value is not None for value in labels])
+    classes = {v: set(labels[keep & (test["vertical"] == v).to_numpy()]) for v in sorted(set(test["vertical"]))}
+    return [v for v, found in classes.items() if len(found) <= 1]
+
+
+def sweet_spot(config: Config, root: Path, verticals: list[str], specialists: dict, all_in_one: EmbeddingNet,
+               test, label: str) -> dict:
+    curve = {}
+    for size in range(1, len(verticals) + 1):
+        if size == 1:
+            models = specialists
+        elif size == len(verticals):
+            models = {v: all_in_one for v in verticals}
+        else:
+            models = {}
+            for group in contiguous_groups(verticals, size):
+                model = train_group(config, root, group, f"group-{'+'.join(group)}")
+                models.update({v: model for v in group})
+        curve[size] = {v: s["recall@1"] for v, s in evaluate_models(models, test, label).items()}
+    return curve
+
+
+def run_seed(config: Config, root: Path, eval_labels: list[str], students: list[str], with_sweet_spot: bool) -> dict:
     dataset = Dataset.load(root)
     verticals = dataset.verticals
     test = dataset.split("test")
     specialists = {v: train_group(config, root, [v], f"specialist-{v}") for v in verticals}
     all_in_one = train_group(config, root, verticals, "all-in-one")
-    with tempfile.TemporaryDirectory() as scratch:
-        unified = distill(config, root, specialists, Path(scratch), ARGS.distill_factor)
-    systems = {"specialists": specialists, "unified": {v: unified for v in verticals},
-               "all_in_one": {v: all_in_one for v in verticals}}
+    systems = {"specialists": specialists, "all_in_one": {v: all_in_one for v in verticals}}
+    for student in students:
+        with tempfile.TemporaryDirectory() as scratch:
+            unified = distill(config, root, specialists, Path(scratch), ARGS.distill_factor, STUDENTS[student])
+        systems["unified" if student == "default" else f"unified_{student}"] = {v: unified for v in verticals}
     result: dict = {"scores": {label: {name: evaluate_models(models, test, label) for name, models in systems.items()}
                                for label in eval_labels}}
     images = load_images(test["image"].tolist(), config.model.image_size)
     result["latency_ms"] = latency_ms({"specialists": specialists, "unified": systems["unified"]}, images,
                                       test["vertical"].to_numpy())
     result["params"] = {"specialists": sum(count_parameters(m) for m in specialists.values()),
-                        "unified": count_parameters(unified)}
-    if sweet_spot:
-        curve = {}
-        for size in range(1, len(verticals) + 1):
-            if size == 1:
-                models = specialists
-            elif size == len(verticals):
-                models = systems["all_in_one"]
-            else:
-                models = {}
-                for group in contiguous_groups(verticals, size):
-                    model = train_group(config, root, group, f"group-{'+'.join(group)}")
-                    models.update({v: model for v in group})
-            scores = evaluate_models(models, test, eval_labels[0])
-            curve[size] = {v: s["recall@1"] for v, s in scores.items()}
-        result["sweet_spot"] = curve
+                        "unified": count_parameters(systems["unified"][verticals[0]])}
+    if with_sweet_spot:
+        result["sweet_spot"] = sweet_spot(config, root, verticals, specialists, all_in_one, test, eval_labels[0])
     return result
+
+
+def pooled_recall_at_1(scores: dict[str, dict[str, float]], left_out: list[str]) -> float:
+    kept = [s for v, s in scores.items() if v not in left_out]
+    return float(np.average([s["recall@1"] for s in kept], weights=[s["queries"] for s in kept]))
 
 
 def summarise(per_seed: list[dict], label: str) -> dict:
@@ -125,43 +169,62 @@ def summarise(per_seed: list[dict], label: str) -> dict:
     table: dict = {}
     for system in per_seed[0]["scores"][label]:
         for vertical in per_seed[0]["scores"][label][system]:
-            for metric in METRICS:
+            for metric in (*METRICS, "queries"):
                 values = [s["scores"][label][system][vertical][metric] for s in per_seed]
                 table.setdefault(system, {}).setdefault(vertical, {})[metric] = {
                     "mean": round(float(np.mean(values)), 4), "std": round(float(np.std(values)), 4)}
     return table
 
 
-def ratio(per_seed: list[dict], label: str, top: str, bottom: str) -> float:
-    """Mean over seeds and verticals of Recall@1(top) / Recall@1(bottom)."""
-    ratios = [s["scores"][label][top][v]["recall@1"] / max(s["scores"][label][bottom][v]["recall@1"], 1e-9)
-              for s in per_seed for v in s["scores"][label][top]]
-    return round(float(np.mean(ratios)), 4)
+def label_summary(per_seed: list[dict], label: str, left_out: list[str], prefix: str) -> dict[str, float]:
+    pooled = {system: [pooled_recall_at_1(s["scores"][label][system], left_out) for s in per_seed]
+              for system in per_seed[0]["scores"][label]}
+    summary = {f"{prefix}pooled_recall@1.{system}": round(float(np.mean(values)), 4)
+               for system, values in pooled.items()}
+    for top in [s for s in pooled if s.startswith("unified")]:
+        name = top.removeprefix("unified").lstrip("_")
+        suffix = f"_{name}" if name else ""
+        summary |= paired_ratio(pooled[top], pooled["all_in_one"], prefix, f"unified{suffix}_over_all_in_one")
+        summary |= paired_ratio(pooled[top], pooled["specialists"], prefix, f"unified{suffix}_over_specialists")
+        if name:
+            summary |= paired_ratio(pooled[top], pooled["unified"], prefix, f"unified_{name}_over_unified")
+    return summary
 
 
-def benchmark(name: str, root: Path, config: Config, seeds: int, eval_labels: list[str], sweet_spot: bool) -> dict:
-    per_seed = []
-    for seed in range(seeds):
-        start = time.perf_counter()
-        per_seed.append(run_seed(configure(config, ARGS.steps, seed, config.data.label), root, eval_labels,
-                                 sweet_spot and seed == 0))
-        print(f"{name} seed {seed}: {time.perf_counter() - start:.0f}s", flush=True)
-    label = eval_labels[0]
+def dataset_result(name: str, root: Path, per_seed: list[dict], eval_labels: list[str], prefixes: list[str]) -> dict:
+    test = Dataset.load(root).split("test")
+    left_out = {label: degenerate_verticals(test, label) for label in eval_labels}
+    summary: dict[str, float] = {}
+    for label, prefix in zip(eval_labels, prefixes, strict=True):
+        summary |= label_summary(per_seed, label, left_out[label], prefix)
     latency = [s["latency_ms"]["unified"] / s["latency_ms"]["specialists"] for s in per_seed]
-    return {
-        "summary": {
-            "unified_over_specialists": ratio(per_seed, label, "unified", "specialists"),
-            "unified_over_all_in_one": ratio(per_seed, label, "unified", "all_in_one"),
-            "params_ratio_unified_over_specialists": round(per_seed[0]["params"]["unified"]
-                                                          / per_seed[0]["params"]["specialists"], 4),
-            "latency_ratio_unified_over_specialists": round(float(np.mean(latency)), 4),
-        },
-        "tables": {lbl: summarise(per_seed, lbl) for lbl in eval_labels},
-        "sweet_spot_recall@1": per_seed[0].get("sweet_spot"),
-        "seeds": seeds,
-        "verticals": Dataset.load(root).verticals,
-        "test_images": int(len(Dataset.load(root).split("test"))),
-    }
+    summary[f"{prefixes[0]}latency_ratio_unified_over_specialists"] = round(float(np.mean(latency)), 4)
+    summary[f"{prefixes[0]}params_ratio_unified_over_specialists"] = round(
+        per_seed[0]["params"]["unified"] / per_seed[0]["params"]["specialists"], 4)
+    return {"summary": summary, "labels": eval_labels, "degenerate_verticals": left_out,
+            "tables": {label: summarise(per_seed, label) for label in eval_labels},
+            "per_seed_pooled_recall@1": {label: [{system: round(pooled_recall_at_1(scores, left_out[label]), 4)
+                                                  for system, scores in s["scores"][label].items()}
+                                                 for s in per_seed] for label in eval_labels},
+            "sweet_spot_recall@1": per_seed[0].get("sweet_spot"), "seeds": len(per_seed),
+            "verticals": Dataset.load(root).verticals, "test_images": int(len(test)), "dataset": name}
+
+
+def prepare(base: Config) -> dict[str, tuple[Path, Config, list[str], list[str]]]:
+    """Ingested datasets (reused when unchanged): root, config, eval labels, summary-key prefixes. Every
+    dataset is prepared, so that the result file holds the finished seeds of each."""
+    datasets = {}
+    real = SHARED_DATA / "fashion-products"
+    if real.is_dir():
+        config = base.model_copy(update={"data": base.data.model_copy(update={"label": "articleType+baseColour"})})
+        ingest_stage(config, real, WORK / "fashion-products-ds", "fashion-products")
+        datasets["fashion-products"] = (WORK / "fashion-products-ds", config,
+                                        ["articleType+baseColour", "articleType"], ["", "articleType."])
+    catalog = {"products_per_vertical": ARGS.products, "views_per_product": 4}
+    labels = generate_stage(base, WORK / f"synthetic-{ARGS.products}", catalog)
+    ingest_stage(base, labels.parent, WORK / f"synthetic-{ARGS.products}-ds")
+    datasets["synthetic"] = (WORK / f"synthetic-{ARGS.products}-ds", base, ["product_id"], ["synthetic."])
+    return datasets
 
 
 def plot_sweet_spot(curve: dict, path: Path) -> None:
@@ -183,39 +246,59 @@ def plot_sweet_spot(curve: dict, path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def settings() -> dict:
+    return {"steps_per_vertical": ARGS.steps, "image_size": ARGS.image_size, "products_per_vertical": ARGS.products,
+            "batch": "8x4", "distill_factor": ARGS.distill_factor, "students": ARGS.students,
+            "backbone": "resnet18", "torch_threads": ARGS.threads}
+
+
 def main() -> None:
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    torch.set_num_threads(ARGS.threads)
+    load_at_start = load_average()
     base = load_config(environ={"APPAREL__MODEL__IMAGE_SIZE": str(ARGS.image_size)})
-    results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        catalog = {"products_per_vertical": ARGS.products, "views_per_product": 4}
-        labels = generate_stage(base, work / "synthetic", catalog)
-        ingest_stage(base, labels.parent, work / "synthetic-ds")
-        results["synthetic"] = benchmark("synthetic", work / "synthetic-ds", base, ARGS.seeds, ["product_id"], True)
-        real = SHARED_DATA / "fashion-products"
-        if real.is_dir():
-            real_data = base.data.model_copy(update={"label": "articleType+baseColour"})
-            real_config = base.model_copy(update={"data": real_data})
-            ingest_stage(real_config, real, work / "real-ds", "fashion-products")
-            results["fashion-products"] = benchmark("fashion-products", work / "real-ds", real_config, ARGS.seeds,
-                                                    ["articleType", "articleType+baseColour"], False)
-    plot_sweet_spot(results["synthetic"]["sweet_spot_recall@1"], RESULTS / "sweet_spot.png")
-    summary = summary_over_datasets(results)
-    write_result("unified", {"summary": summary, "datasets": results,
-                             "settings": {"steps_per_vertical": ARGS.steps, "image_size": ARGS.image_size,
-                                          "products_per_vertical": ARGS.products, "batch": "8x4",
-                                          "distill_factor": ARGS.distill_factor,
-                                          "backbone": base.model.backbone}})
+    datasets = prepare(base)
+    key = "-".join(f"{k}={v}" for k, v in sorted(settings().items())).replace("/", "_").replace(",", "+")
+    cache = WORK / f"seeds-{key}.json"
+    done: dict[str, list[dict]] = json.loads(cache.read_text()) if cache.is_file() else {}
+    for seed in range(ARGS.seeds):
+        for name, (root, config, labels, _) in datasets.items():
+            if name not in ARGS.datasets or len(done.get(name, [])) > seed:
+                continue
+            start = time.perf_counter()
+            sweet = ARGS.sweet_spot and name == "synthetic" and seed == 0
+            done.setdefault(name, []).append(run_seed(configure(config, ARGS.steps, seed, config.data.label), root,
+                                                      labels, ARGS.students, sweet))
+            cache.write_text(json.dumps(done))
+            print(f"{name} seed {seed}: {time.perf_counter() - start:.0f}s (load {load_average()[0]})", flush=True)
+        write(datasets, done, load_at_start)
+    write(datasets, done, load_at_start)
+
+
+def write(datasets: dict, done: dict[str, list[dict]], load_at_start: list[float]) -> None:
+    results = {name: dataset_result(name, root, done[name], labels, prefixes)
+               for name, (root, _, labels, prefixes) in datasets.items() if done.get(name)}
+    summary = {key: value for result in results.values() for key, value in result["summary"].items()}
+    if results.get("synthetic", {}).get("sweet_spot_recall@1"):
+        plot_sweet_spot(results["synthetic"]["sweet_spot_recall@1"], RESULTS / "sweet_spot.png")
+    write_result("unified", {"summary": summary, "datasets": results, "settings": settings(),
+                             "pooling": "Recall@1 pooled over all queries of the scored verticals (verticals "
+                                        "weighted by queries); ratios are means of paired per-seed ratios, "
+                                        "95 % t intervals over seeds"}, load_at_start)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=100, help="P×K batches per vertical")
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--distill-factor", type=int, default=2,
                         help="the student distils for this many times the steps of one all-in-one model")
     parser.add_argument("--products", type=int, default=120, help="synthetic products per vertical")
+    parser.add_argument("--students", type=lambda s: s.split(","), default=["default"],
+                        help=f"student recipes, comma-separated, 'default' first ({', '.join(STUDENTS)})")
+    parser.add_argument("--datasets", type=lambda s: s.split(","), default=["fashion-products", "synthetic"],
+                        help="which datasets to train in this invocation (finished seeds of others are kept)")
+    parser.add_argument("--sweet-spot", action="store_true", help="also the grouping study (synthetic, seed 0)")
+    parser.add_argument("--threads", type=int, default=2)
     ARGS = parser.parse_args()
     main()

@@ -347,3 +347,31 @@ def main() -> None:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         typer.echo(f"error: {message}", err=True)
         sys.exit(1)
+
+
+@app.command()
+def evaluate(
+    model: Annotated[str, typer.Argument(help="Model folder, or an MLflow URI: models:/<name>@champion, "
+                                              "models:/<name>/<version>, runs:/<run id>/model.")],
+    queries: Annotated[Path, typer.Option(help="Ingested catalog the queries come from.")],
+    gallery: Annotated[Path | None, typer.Option(help="Ingested catalog searched (default: the query catalog, "
+                                                      "leave one out).")] = None,
+    query_split: Annotated[str, typer.Option(help="all, train, val or test.")] = "all",
+    gallery_split: Annotated[str, typer.Option(help="all, train, val or test (same catalog and split as "
+                                                    "the queries: leave one out).")] = "all",
+    label: Annotated[str | None, typer.Option(help="What counts as a match: a column or '+'-joined columns "
+                                                   "(default: data.label).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the scores as JSON here.")] = None,
+) -> None:
+    """Recall@K and MAP@R per vertical, and attribute accuracy, of any model on any catalog."""
+    from apparel.stages.evaluate import catalog_stage
+
+    scores = catalog_stage(config(), model, queries, gallery, query_split, gallery_split, label or config().data.label,
+                           out)
+    for vertical, metrics in {**scores.retrieval, "all (pooled)": scores.pooled}.items():
+        typer.echo(f"{vertical:>14}  " + "  ".join(f"{k}={v:.3f}" for k, v in metrics.items() if k != "queries")
+                   + f"  queries={metrics['queries']}")
+    for attribute, metrics in scores.attributes.items():
+        typer.echo(f"{attribute:>14}  accuracy={metrics['accuracy']:.3f}  n={metrics['n']}")
+    if out is not None:
+        typer.echo(f"scores written: {out}")

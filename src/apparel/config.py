@@ -88,6 +88,9 @@ class TrainConfig(Section):
     cpus_per_worker: int = 1
     seed: int = 0
     distill_epochs: int = 6
+    distill_flipped_views: bool = Field(False, description="Distil on every training image and its mirror image, "
+                                        "each regressing its own teacher embedding (else random flips regress "
+                                        "the unflipped image's target).")
     attribute_branch_steps: int = Field(10, description="Steps training each new attribute branch alone.")
     attribute_finetune_steps: int = Field(5, description="End-to-end steps after each branch is added.")
     attribute_final_steps: int = Field(45, description="Once every branch is in: end-to-end steps per attribute.")

@@ -1,14 +1,30 @@
 import numpy as np
 import pytest
 
-from apparel.evaluation.retrieval import map_at_r, per_vertical_retrieval, recall_at_k, retrieval_metrics
+from apparel.evaluation.retrieval import per_vertical_retrieval, retrieval_metrics
 
 
 def test_recall_and_map_at_r_on_a_known_ranking() -> None:
-    # The pytorch-metric-learning MAP@R example: R = 10, hits at ranks 1, 3, 4, 9 (and 10 beyond R? no).
-    matches = np.array([[1, 0, 1, 1, 0, 0, 0, 0, 1, 0]], dtype=bool)
-    assert map_at_r(matches, np.array([10])) == pytest.approx((1 + 2 / 3 + 3 / 4 + 4 / 9) / 10)
-    assert recall_at_k(matches, 1) == 1.0 and recall_at_k(~matches, 1) == 0.0 and recall_at_k(~matches, 2) == 1.0
+    # One query on a line; gallery ranked a, b, a, a, b, b, b, b, a, b (R = 4 relevant "a"):
+    # hits at ranks 1, 3, 4 within R, so MAP@R = (1 + 2/3 + 3/4) / 4; the miss at rank 1 for "b".
+    gallery = np.arange(1, 11, dtype=np.float32)[:, None]
+    gallery_labels = list("abaabbbbab")
+    query = np.zeros((2, 1), dtype=np.float32)
+    query[1, 0] = 1.9  # nearest 2 (b) then 1 (a) and 3 (a)
+    metrics = retrieval_metrics(query[:1], ["a"], ks=(1, 2), gallery=(gallery, gallery_labels))
+    assert metrics["recall@1"] == 1.0 and metrics["queries"] == 1
+    assert metrics["map@r"] == pytest.approx((1 + 2 / 3 + 3 / 4) / 4)
+    missed = retrieval_metrics(query[1:], ["a"], ks=(1, 2), gallery=(gallery, gallery_labels))
+    assert missed["recall@1"] == 0.0 and missed["recall@2"] == 1.0
+
+
+def test_queries_whose_label_the_gallery_lacks_are_left_out() -> None:
+    gallery = np.eye(3, dtype=np.float32)
+    metrics = retrieval_metrics(np.eye(3, dtype=np.float32)[:2], ["x", "nowhere"], ks=(1,),
+                                gallery=(gallery, ["x", "y", "z"]))
+    assert metrics["queries"] == 1 and metrics["recall@1"] == 1.0
+    with pytest.raises(ValueError, match="shared"):
+        retrieval_metrics(gallery, ["p", "q", "r"])
 
 
 def test_leave_one_out_metrics_on_points_with_known_neighbours() -> None:

@@ -41,3 +41,19 @@ def test_distillation_lowers_the_l2_gap_to_the_teachers(tiny_dataset: Path, tiny
     first = frame.index[frame["vertical"] == verticals[0]][0]
     own = embed(EmbeddingNet.load(teachers[verticals[0]]), images[first : first + 1])
     assert torch.allclose(targets[first], torch.from_numpy(own[0]), atol=1e-5)
+
+
+def test_flipped_views_get_their_own_teacher_targets(tiny_dataset: Path, tiny_config: Config, tmp_path: Path) -> None:
+    from apparel.train.distill import teacher_targets
+
+    torch.manual_seed(0)
+    vertical = Dataset.load(tiny_dataset).verticals[0]
+    EmbeddingNet(EmbeddingSpec(embedding_dim=16, image_size=32)).save(tmp_path / vertical)
+    job = make_job(tiny_config, "views", tiny_dataset, [vertical], "regress")
+    frame = job_frame(job, "train")
+    targets = teacher_targets(frame, {vertical: tmp_path / vertical}, flipped_views=True)
+    images = load_images(frame["image"].tolist()[:2], 32)
+    teacher = EmbeddingNet.load(tmp_path / vertical)
+    assert torch.allclose(targets["train_flipped"][:2], torch.from_numpy(embed(teacher, images.flip(-1))), atol=1e-5)
+    assert not torch.allclose(targets["train_flipped"][:2], targets["train"][:2], atol=1e-3)
+    assert set(teacher_targets(frame, {vertical: tmp_path / vertical}, flipped_views=False)) == {"train"}

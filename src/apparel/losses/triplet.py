@@ -1,22 +1,21 @@
-"""Triplet margin loss over mined triplets: max(0, d(a, p) - d(a, n) + margin), averaged."""
+"""Triplet margin loss over mined triplets, max(0, d(a, p) - d(a, n) + margin), averaged over every
+mined triplet (pytorch-metric-learning's loss with a mean reducer, so easy triplets count too)."""
 
 from __future__ import annotations
 
 import torch
+from pytorch_metric_learning import losses, reducers
+from pytorch_metric_learning.distances import LpDistance
+from pytorch_metric_learning.miners import BaseMiner
 from torch import nn
-
-from apparel.miners.base import BaseMiner
 
 
 class TripletMarginLoss(nn.Module):
     def __init__(self, margin: float, miner: BaseMiner) -> None:
         super().__init__()
-        self.margin, self.miner = margin, miner
+        self.miner = miner
+        self.loss = losses.TripletMarginLoss(margin=margin, reducer=reducers.MeanReducer(),
+                                             distance=LpDistance(normalize_embeddings=False))
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        anchors, positives, negatives = self.miner(embeddings, labels)
-        if len(anchors) == 0:  # nothing to learn from this batch; keep the graph connected for DDP
-            return embeddings.sum() * 0
-        d_ap = (embeddings[anchors] - embeddings[positives]).norm(dim=1)
-        d_an = (embeddings[anchors] - embeddings[negatives]).norm(dim=1)
-        return torch.relu(d_ap - d_an + self.margin).mean()
+        return self.loss(embeddings, labels, self.miner(embeddings, labels))

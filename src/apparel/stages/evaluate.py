@@ -35,3 +35,23 @@ def evaluate_stage(config: Config, dataset_root: Path, model_dir: Path, teachers
     report = evaluate_candidate(config, model_dir, dataset_root, evaluation_dir, teachers)
     report_html.write_text(evaluation_html(report, read_evaluation(evaluation_dir)[1]))
     return report.flat_metrics()
+
+
+def catalog_stage(config: Config, model: str, queries: Path, gallery: Path | None, query_split: str,
+                  gallery_split: str, label: str, out: Path | None):
+    """`apparel evaluate`: one model (folder or MLflow URI) scored on any ingested catalog(s)."""
+    from apparel.evaluation.catalog import CatalogSlice, evaluate_on_catalog, load_model
+
+    if ":/" in model:
+        import mlflow
+
+        from apparel.registry.tracking import tracking_uri
+
+        mlflow.set_tracking_uri(tracking_uri(config.registry))
+        mlflow.set_registry_uri(tracking_uri(config.registry))
+    query_slice = CatalogSlice(queries, query_split)
+    gallery_slice = CatalogSlice(gallery or queries, gallery_split)
+    scores = evaluate_on_catalog(load_model(model), query_slice, gallery_slice, label, model)
+    if out is not None:
+        scores.save(out)
+    return scores

@@ -28,16 +28,16 @@ def _teachers_key(dataset_root: Path, specialists: dict[str, Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def teacher_embeddings(frame, specialists: dict[str, Path]) -> torch.Tensor:
-    """Each row embedded by the specialist of its own vertical."""
+def teacher_embeddings(frame, specialists: dict[str, Path], flipped: bool = False) -> torch.Tensor:
+    """Each row embedded by the specialist of its own vertical (``flipped``: its mirror image)."""
     targets: torch.Tensor | None = None
     for vertical, model_dir in specialists.items():
         rows = np.flatnonzero((frame["vertical"] == vertical).to_numpy())
         if len(rows) == 0:
             continue
         teacher = EmbeddingNet.load(model_dir)
-        vectors = torch.from_numpy(embed(teacher, load_images(frame["image"].iloc[rows].tolist(),
-                                                              teacher.spec.image_size)))
+        images = load_images(frame["image"].iloc[rows].tolist(), teacher.spec.image_size)
+        vectors = torch.from_numpy(embed(teacher, images.flip(-1) if flipped else images))
         if targets is None:
             targets = torch.zeros(len(frame), vectors.shape[1])
         targets[rows] = vectors
@@ -46,18 +46,26 @@ def teacher_embeddings(frame, specialists: dict[str, Path]) -> torch.Tensor:
     return targets
 
 
+def teacher_targets(frame, specialists: dict[str, Path], flipped_views: bool) -> dict[str, torch.Tensor]:
+    """What a regression job reads: ``train`` (and ``train_flipped``, the mirror images' targets)."""
+    targets = {"train": teacher_embeddings(frame, specialists)}
+    if flipped_views:
+        targets["train_flipped"] = teacher_embeddings(frame, specialists, flipped=True)
+    return targets
+
+
 def distill_unified(config: Config, dataset_root: Path, specialists: dict[str, Path], out_dir: Path) -> Path:
     """Trains the unified student on Ray Train (a RayJob in cluster mode); returns its model folder."""
     from apparel.kuberay import run_training
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    key = _teachers_key(dataset_root, specialists)
+    key = _teachers_key(dataset_root, specialists) + ("-flipped" if config.train.distill_flipped_views else "")
     cache = out_dir / f"teachers-{key}.pt"
     distill_config = config.model_copy(update={"train": config.train.model_copy(
         update={"epochs": config.train.distill_epochs})})
     job = make_job(distill_config, f"unified-{key}", dataset_root, sorted(specialists), "regress", cache)
     if not cache.is_file():
-        torch.save({"train": teacher_embeddings(job_frame(job, "train"), specialists)}, cache)
+        torch.save(teacher_targets(job_frame(job, "train"), specialists, config.train.distill_flipped_views), cache)
     model = run_training(job, distill_config, out_dir / "ray")
     target = out_dir / "model"
     shutil.rmtree(target, ignore_errors=True)

@@ -41,7 +41,8 @@ class EmbeddingJob:
     label: str
     spec: dict
     train: dict
-    teacher_path: str | None = None  # regress: {"train": N×D tensor} aligned with job_frame(job, "train")
+    teacher_path: str | None = None  # regress: {"train": N×D tensor} aligned with job_frame(job, "train"),
+    # and "train_flipped" (the mirror images' targets) when distilling on both views
 
 
 def job_frame(job: EmbeddingJob, split: str) -> pd.DataFrame:
@@ -94,11 +95,16 @@ def fit(job: EmbeddingJob, report: Report, resume_state: dict | None = None, ran
     spec = EmbeddingSpec(**job.spec)
     frame = job_frame(job, "train")
     images = load_images(frame["image"].tolist(), spec.image_size)
+    flip = True  # random mirror images, unless each view has its own target
     if job.objective == "triplet":
         targets = _codes(label_values(frame, job.label))
         loss_fn = TripletMarginLoss(train.margin, build_miner(train.miner, train.margin))
     else:
-        targets = torch.load(job.teacher_path, weights_only=True)["train"]
+        teachers = torch.load(job.teacher_path, weights_only=True)
+        targets = teachers["train"]
+        if "train_flipped" in teachers:
+            images, targets = torch.cat([images, images.flip(-1)]), torch.cat([targets, teachers["train_flipped"]])
+            flip = False
         loss_fn = EmbeddingRegressionLoss()
 
     model = EmbeddingNet(spec).to(device)
@@ -119,8 +125,8 @@ def fit(job: EmbeddingJob, report: Report, resume_state: dict | None = None, ran
     val_images = load_images(val_frame["image"].tolist(), spec.image_size) if rank == 0 else None
     steps = max(1, train.steps_per_epoch // world)
     for epoch in range(start_epoch, train.epochs):
-        batches = _epoch_batches(job, train, targets, len(frame), epoch, rank, steps)
-        loss = train_one_epoch(wrapped, batches, images, targets, loss_fn, optimizer, device)
+        batches = _epoch_batches(job, train, targets, len(images), epoch, rank, steps)
+        loss = train_one_epoch(wrapped, batches, images, targets, loss_fn, optimizer, device, flip)
         scheduler.step()
         metrics = {"epoch": epoch, "loss": loss}
         if rank != 0:

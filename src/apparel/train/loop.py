@@ -25,12 +25,14 @@ def augment(images: torch.Tensor) -> torch.Tensor:
 
 def train_one_epoch(model: nn.Module, batches: Iterable[list[int]], images: torch.Tensor, targets: torch.Tensor,
                     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                    optimizer: torch.optim.Optimizer, device: torch.device) -> float:
-    """One pass over the batches; returns the mean loss."""
+                    optimizer: torch.optim.Optimizer, device: torch.device, flip: bool = True) -> float:
+    """One pass over the batches; returns the mean loss. ``flip``: random mirror images (the targets
+    must not depend on the flip)."""
     model.train()
     losses = []
     for batch in batches:
-        inputs = normalize(augment(images[batch].to(device)))
+        inputs = images[batch].to(device)
+        inputs = normalize(augment(inputs) if flip else inputs)
         loss = loss_fn(model(inputs), targets[batch].to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -1,0 +1,177 @@
+"""Renders the README's science results from benchmarks/results/*.json, so no number is typed by hand.
+
+    python benchmarks/readme_tables.py   # rewrites the block between the science-results markers
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from common import RESULTS, ROOT
+
+BEGIN, END = "<!-- science-results:begin (benchmarks/readme_tables.py) -->", "<!-- science-results:end -->"
+
+
+def load(name: str) -> dict:
+    return json.loads((RESULTS / f"{name}.json").read_text())
+
+
+def ci(summary: dict, key: str) -> str:
+    if key not in summary:
+        return "not measured"
+    return f"{summary[key]:.3f} [{summary[key + '_ci_low']:.3f}, {summary[key + '_ci_high']:.3f}]"
+
+
+def machine_line(result: dict, file: str) -> str:
+    m = result["machine"]
+    busy = max((m.get("load_average_at_start") or [0])[0], (m.get("load_average_at_end") or [0])[0]) > m["cores"]
+    note = (" — the machine was shared with other jobs (load above its core count), so absolute times are "
+            "inflated and only same-process ratios compare" if busy else "")
+    return (f"Machine: {m['cores']} cores, {m['cpu']}, GPU {m['gpu'] or 'none'}, torch {m['torch']} with "
+            f"{m.get('torch_threads')} threads; load average (1/5/15 min) {m.get('load_average_at_start')} at the "
+            f"start and {m.get('load_average_at_end')} at the end{note} (`{file}`).")
+
+
+def cell(scores: dict) -> str:
+    return f"{scores['recall@1']['mean']:.3f} ± {scores['recall@1']['std']:.3f} / {scores['map@r']['mean']:.3f}"
+
+
+def unified_section() -> list[str]:
+    result = load("unified")
+    s, settings = result["summary"], result["settings"]
+    if not all("labels" in data for data in result["datasets"].values()):
+        return ["### Unified embedding vs specialists vs all-in-one (`benchmarks/unified.py`)", "",
+                "`unified.json` predates the honest summary (pooled Recall@1, paired CIs, single-class verticals "
+                "left out): not regenerated in this run.", ""]
+    out = ["### Unified embedding vs specialists vs all-in-one (`benchmarks/unified.py`)", "",
+           f"resnet18 from scratch, {settings['image_size']} px, P×K 8×4, {settings['steps_per_vertical']} steps "
+           f"per vertical (specialists V×S in all, all-in-one V×S, student {settings['distill_factor']}×V×S of L2 "
+           f"regression; budgets in the script's docstring); students: {', '.join(settings['students'])}. "
+           f"Ratios are means of paired per-seed ratios of pooled Recall@1 (all queries of the scored verticals "
+           f"together) with 95 % t intervals (`unified.json`).", "",
+           "| dataset · label | seeds | unified / all-in-one (target > 1, CI low ≥ 1) | unified / specialists "
+           "(target ≥ 0.99) | left out (single-class test gallery) |", "|---|---|---|---|---|"]
+    for name, data in result["datasets"].items():
+        for label, prefix in zip(data["labels"], ["", "articleType."] if name == "fashion-products" else
+                                 ["synthetic."], strict=False):
+            out.append(f"| {name} · `{label}` | {data['seeds']} | {ci(s, prefix + 'unified_over_all_in_one')} | "
+                       f"{ci(s, prefix + 'unified_over_specialists')} | "
+                       f"{', '.join(data['degenerate_verticals'][label]) or 'none'} |")
+    extra = sorted({k.split(".")[-1] for k in s if re.search(r"unified_[a-z_]+_over_unified$", k)})
+    for key in extra:
+        out.append("")
+        out.append(f"Student recipe `{key.removeprefix('unified_').removesuffix('_over_unified')}` over the default "
+                   f"student, same seeds: fashion-products {ci(s, key)}, articleType {ci(s, 'articleType.' + key)}, "
+                   f"synthetic {ci(s, 'synthetic.' + key)} (`unified.json`).")
+    out += ["", f"Parameters unified / specialists: {s.get('params_ratio_unified_over_specialists', 'n/a')} "
+            f"(fashion-products), {s.get('synthetic.params_ratio_unified_over_specialists', 'n/a')} (synthetic); "
+            f"latency unified / routed specialists (timed in alternation): "
+            f"{s.get('latency_ratio_unified_over_specialists', 'n/a')} (`unified.json`).", ""]
+    for name, data in result["datasets"].items():
+        for label, table in data["tables"].items():
+            systems = list(table)
+            out += [f"**{name}**, relevant = same `{label}` (Recall@1 mean ± std / MAP@R mean, queries, "
+                    f"{data['seeds']} seeds, test split; `unified.json`)", "",
+                    "| vertical | queries | " + " | ".join(systems) + " |", "|---" * (len(systems) + 2) + "|"]
+            for vertical in table[systems[0]]:
+                cells = [cell(table[system][vertical]) for system in systems]
+                left = " (left out)" if vertical in data["degenerate_verticals"][label] else ""
+                out.append(f"| {vertical}{left} | {table[systems[0]][vertical]['queries']['mean']:.0f} | "
+                           + " | ".join(cells) + " |")
+            out.append("")
+    out += [machine_line(result, "unified.json"), ""]
+    return out
+
+
+def attributes_section() -> list[str]:
+    result = load("attributes")
+    s, settings = result["summary"], result["settings"]
+    out = ["### Progressive attribute branches vs per-attribute vs multi-label (`benchmarks/attributes.py`)", ""]
+    if "progressive_over_multilabel_worst" not in s:
+        return out + ["`attributes.json` predates the seeded, worst-case summary: not regenerated in this run.", ""]
+    out += [f"{settings['seeds']} seeds, {settings['steps_per_attribute']} steps per attribute (N×S optimiser steps "
+            f"per system; how many each head sees is in the script's docstring), trunk "
+            f"{settings['base_steps_per_vertical']} steps per vertical, {settings['image_size']} px "
+            "(`attributes.json`).",
+            "",
+            "| summary (worst over missing rates 0/50/80 % and both datasets) | ratio [95 % CI] | where |",
+            "|---|---|---|"]
+    for key in ("progressive_over_multilabel", "progressive_over_per_attribute"):
+        out.append(f"| {key.replace('_', ' ')} (target ≥ 1) | {ci(s, key + '_worst')} | {s[key + '_worst_case']} |")
+    out += ["", f"Channel-wise attention in the branches, on / off (mean over datasets and missing rates): "
+            f"{s.get('attention_over_plain', 'not measured')} (`attributes.json`).", "",
+            "| dataset | missing | progressive / multi-label | progressive / per-attribute | attention / plain |",
+            "|---|---|---|---|---|"]
+    for name, data in result["datasets"].items():
+        ratios = data["ratios_by_missing_rate"]
+        for rate in ("0.0", "0.5", "0.8"):
+            out.append(f"| {name} | {float(rate):.0%} | {ci(ratios, rate + '.progressive_over_multilabel')} | "
+                       f"{ci(ratios, rate + '.progressive_over_per_attribute')} | "
+                       f"{ci(ratios, rate + '.attention_over_plain')} |")
+    out.append("")
+    for name, data in result["datasets"].items():
+        lat, params = data["latency_ms"], data["params"]
+        out.append(f"{name}: parameters progressive {params['progressive'] / 1e6:.2f} M, per-attribute together "
+                   f"{params['per_attribute'] / 1e6:.2f} M, multi-label {params['multilabel'] / 1e6:.2f} M; "
+                   f"single-image latency (alternating) progressive {lat['progressive']:.2f} ms, embedding only "
+                   f"{lat['embedding_only']:.2f} ms, per-attribute {lat['per_attribute']:.2f} ms, multi-label "
+                   f"{lat['multilabel']:.2f} ms (`attributes.json`).")
+    return out + ["", machine_line(result, "attributes.json"), ""]
+
+
+def ingest_section() -> list[str]:
+    result = load("ingest")
+    s = result["summary"]
+    if "decoded_images_per_s" not in s:
+        return []
+    c = result["counts"]
+    return ["### Ingest (`benchmarks/ingest.py`)", "",
+            f"{s['decoded_images_per_s']:,.0f} images decoded per second ({c['decoded']} images opened and decoded; "
+            f"{c['unmapped_never_opened']} rows of unmapped categories quarantined without being opened are not "
+            f"counted); an unchanged re-ingest is {s['rerun_speedup']}× faster (`ingest.json`).", "",
+            machine_line(result, "ingest.json"), ""]
+
+
+def summary_rows() -> list[str]:
+    """The rows of the README's results table that come from these three files."""
+    unified, attributes, ingest = load("unified")["summary"], load("attributes")["summary"], load("ingest")["summary"]
+    rows = []
+    if "unified_over_all_in_one_ci_low" not in unified:
+        unified = {}
+    if "decoded_images_per_s" in ingest:
+        rows.append(f"| ingest of fashion-products | {ingest['decoded_images_per_s']:,.0f} images decoded/s; unchanged "
+                    f"re-ingest {ingest['rerun_speedup']}× faster | `ingest.json` |")
+    for key, target in (("unified_over_all_in_one", "> 1"), ("unified_over_specialists", "≥ 0.99")):
+        rows.append(f"| {key.replace('_', ' ')}, pooled Recall@1 (target {target}), 95 % CI | fashion-products "
+                    f"(training label) {ci(unified, key)}; articleType {ci(unified, 'articleType.' + key)}; "
+                    f"synthetic {ci(unified, 'synthetic.' + key)} | `unified.json` |")
+    for key in ("progressive_over_multilabel_worst", "progressive_over_per_attribute_worst"):
+        if key in attributes:
+            rows.append(f"| {key.replace('_', ' ')} (target ≥ 1), accuracy | {ci(attributes, key)} "
+                        f"({attributes[key + '_case']}) | `attributes.json` |")
+    return rows
+
+
+def replace_summary_rows(text: str) -> str:
+    lines = text.split("\n")
+    ours = [i for i, line in enumerate(lines)
+            if re.match(r"^\|.*\| `(ingest|unified|attributes)\.json` \|$", line)]
+    if not ours:
+        return text
+    return "\n".join(lines[: ours[0]] + summary_rows() + [line for i, line in enumerate(lines[ours[0]:], ours[0])
+                                                           if i not in ours])
+
+
+def main() -> None:
+    readme = ROOT / "README.md"
+    text = replace_summary_rows(readme.read_text())
+    block = "\n".join([BEGIN, "", *unified_section(), *attributes_section(), *ingest_section(), END])
+    if BEGIN not in text:
+        raise SystemExit(f"README.md has no '{BEGIN}' marker")
+    head, rest = text.split(BEGIN, 1)
+    readme.write_text(head + block + rest.split(END, 1)[1])
+
+
+if __name__ == "__main__":
+    main()
