@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -45,11 +46,14 @@ def check_image(path: str | None, max_pixels: int) -> ImageCheck:
         with Image.open(file) as image:
             width, height = image.size
             if width * height > max_pixels:
-                return ImageCheck(digest, f"decompression bomb: declared {width}x{height}")
+                return ImageCheck(digest, f"decompression bomb: declared {width}x{height} = {width * height:,} pixels "
+                                          f"> data.max_image_pixels {max_pixels:,}")
             image.load()
             image.convert("RGB")  # CMYK, RGBA, palette and greyscale all become RGB here
-    except Image.DecompressionBombError as error:
-        return ImageCheck(digest, f"decompression bomb: {error}")
+    except Image.DecompressionBombError as error:  # over Pillow's own limit: quote ours, the one users set
+        declared = re.search(r"\((\d+) pixels\)", str(error))
+        size = f"declared {int(declared.group(1)):,} pixels " if declared else ""
+        return ImageCheck(digest, f"decompression bomb: {size}> data.max_image_pixels {max_pixels:,}")
     except (Image.UnidentifiedImageError, SyntaxError):
         return ImageCheck(digest, "not an image")
     except (OSError, ValueError) as error:
@@ -131,9 +135,11 @@ def ingest(catalog: RawCatalog, out_dir: Path, config: DataConfig, source: str, 
     done = info_path.is_file() and (out_dir / "manifest.csv").is_file()
     if done and DatasetInfo.load(info_path).fingerprint == inputs:
         return Dataset.load(out_dir), True
-    clean, quarantine = validate(catalog, config.max_image_pixels, progress)
+    clean, quarantine = validate(catalog, config.max_image_pixels, progress, config.io_threads)
     if clean.empty:
-        raise ValueError(f"no usable image in {source}: {len(quarantine)} quarantined")
+        first = quarantine.iloc[0] if len(quarantine) else None
+        example = f", e.g. {Path(str(first['image'])).name}: {first['reason']}" if first is not None else ""
+        raise ValueError(f"no usable image in {source}: {len(quarantine)} quarantined{example}")
     clean["split"] = [assign_split(p, config.split_fractions, config.split_seed) for p in clean["product_id"]]
     columns = ["image", "product_id", "vertical", "split", "sha256", *catalog.attributes]
     if "landmarks" in clean.columns:
