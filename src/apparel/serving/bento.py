@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import bentoml
+from pydantic import Field
 from starlette.responses import JSONResponse
 
 from apparel.config import Config, config_from_json, load_config
-from apparel.serving.core import ServingCore
 from apparel.serving.errors import ServingError
 from apparel.serving.middleware import BodyLimit
 
@@ -45,13 +45,24 @@ def _answer(call: Callable[[], dict[str, Any]]) -> Any:
         return JSONResponse({"error": error.message}, status_code=error.status)
 
 
+NO_FILES = Field(default_factory=list)  # BentoML parses an optional upload as a list (Optional[Path] fails)
+
+
 def _read(files: list[Path] | None) -> list[bytes]:
     return [Path(f).read_bytes() for f in files or []]
+
+
+def _one(files: list[Path]) -> bytes | None:
+    if len(files) > 1:
+        raise ServingError(400, f"search takes one image, got {len(files)}")
+    return _read(files)[0] if files else None
 
 
 @bentoml.service(name="apparel", workers=1, traffic={"timeout": 120})
 class ApparelService:
     def __init__(self) -> None:
+        # Imported here, in the worker: the supervisor process that imports this module stays light.
+        from apparel.serving.core import ServingCore
         from apparel.serving.grpc_server import start_grpc_server
 
         self.core = ServingCore(CONFIG)
@@ -81,12 +92,12 @@ class ApparelService:
         return _answer(lambda: self.core.attributes(_read(images), k or None))
 
     @bentoml.api(route="/search")
-    def search(self, image: Path | None = None, product_id: str = "", k: int = 0, vertical: str = "",
+    def search(self, image: list[Path] = NO_FILES, product_id: str = "", k: int = 0, vertical: str = "",
                attributes: dict[str, str] | None = None) -> dict[str, Any]:
         """The k catalog items most similar to an uploaded image or to a catalog product (itself left
         out), optionally only of one vertical and with given attribute labels."""
-        return _answer(lambda: self.core.search(_read([image])[0] if image else None, product_id or None,
-                                                k or None, vertical or None, attributes or {}))
+        return _answer(lambda: self.core.search(_one(image), product_id or None, k or None, vertical or None,
+                                                attributes or {}))
 
     @bentoml.api(route="/admin/reload")
     def reload(self) -> dict[str, Any]:
