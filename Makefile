@@ -9,7 +9,7 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[cpu,dev]'
 	touch $@
 
-.PHONY: setup run test lint bench
+.PHONY: setup run test lint bench proto bento
 setup: $(VENV)/.installed
 
 run: setup
@@ -21,3 +21,12 @@ test: setup
 
 bench: setup
 	for b in benchmarks/*.py; do $(VENV)/bin/python $$b || exit 1; done
+
+# gRPC stubs from serving/apparel.proto (tests/serving/test_proto.py fails when they are stale).
+proto: setup
+	$(VENV)/bin/python -m apparel.serving.proto
+
+# A Bento of the service: the project wheel plus serving/bentofile.yaml (`bentoml containerize apparel:latest`).
+bento: setup
+	rm -rf serving/wheels && $(VENV)/bin/pip wheel -q --no-deps --no-build-isolation -w serving/wheels .
+	cd serving && ../$(VENV)/bin/bentoml build
