@@ -62,8 +62,14 @@ class InferenceRuntime:
         outputs = predict_arrays(self.model, images)
         return Prediction(outputs.pop("embedding"), outputs)
 
-    def predict(self, sources: Sequence[ImageSource]) -> Prediction:
-        return self.forward(np.stack([self.prepare(s) for s in sources]))
+    def predict(self, sources: Sequence[ImageSource], batch_size: int = 256) -> Prediction:
+        """Decode and embed any number of images, ``batch_size`` per forward pass."""
+        parts = [self.forward(np.stack([self.prepare(s) for s in sources[i : i + batch_size]]))
+                 for i in range(0, len(sources), batch_size)]
+        if not parts:
+            raise ValueError("no image to predict")
+        return Prediction(np.concatenate([p.embeddings for p in parts]),
+                          {a: np.concatenate([p.probabilities[a] for p in parts]) for a in self.classes})
 
     def top_labels(self, prediction: Prediction, k: int) -> list[dict[str, list[dict[str, float | str]]]]:
         """Per image: attribute → the k most probable labels with their probabilities, best first."""
