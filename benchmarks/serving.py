@@ -192,6 +192,7 @@ def served_runtime(config_file: Path):
 
 def raw_runtime(runtime, images: list[bytes], batch: int, seconds: float) -> dict[str, float]:
     """In-process: decode ``batch`` images and run them through one forward pass, back to back."""
+    runtime.predict(images[:batch])  # warm-up: the first pass of a new batch size builds oneDNN kernels
     done, stop, began = 0, time.monotonic() + seconds, time.monotonic()
     latencies = []
     while time.monotonic() < stop:
@@ -215,8 +216,27 @@ def repeated(run, repeats: int) -> dict[str, float]:
             "errors": int(sum(w["errors"] for w in windows)), "requests": int(sum(w["requests"] for w in windows))}
 
 
-def sweep(caller, images: list[bytes], seconds: float, repeats: int) -> dict[str, dict[str, float]]:
-    return {f"c{c}": repeated(lambda c=c: load(caller, images, c, seconds), repeats) for c in CONCURRENCY}
+def batch_counters(url: str) -> tuple[float, float]:
+    """(forward passes, images through them) from the service's /metrics."""
+    import httpx
+
+    values = {line.split()[0]: float(line.split()[-1]) for line in httpx.get(f"{url}/metrics").text.splitlines()
+              if line.startswith(("apparel_batches ", "apparel_batched_images "))}
+    return values.get("apparel_batches", 0.0), values.get("apparel_batched_images", 0.0)
+
+
+def sweep(caller, images: list[bytes], seconds: float, repeats: int, url: str) -> dict[str, dict[str, float]]:
+    """Each concurrency's windows, with the mean images per forward pass the server actually ran."""
+    results = {}
+    for c in CONCURRENCY:
+        caller(images[0])  # warm-up
+        time.sleep(1.5)  # the service exports its counters every second
+        passes, done = batch_counters(url)
+        results[f"c{c}"] = repeated(lambda c=c: load(caller, images, c, seconds), repeats)
+        time.sleep(1.5)
+        passes_after, done_after = batch_counters(url)
+        results[f"c{c}"]["mean_batch_size"] = (done_after - done) / max(passes_after - passes, 1)
+    return results
 
 
 def main() -> None:
@@ -232,10 +252,10 @@ def main() -> None:
         for name, batch_size in (("http_batched", 32), ("http_naive", 1)):
             server = Server(config_file, batch_size)
             try:
-                results[name] = sweep(http_caller(server.url), images, args.seconds, args.repeats)
+                results[name] = sweep(http_caller(server.url), images, args.seconds, args.repeats, server.url)
                 if name == "http_batched":
                     results["grpc_batched"] = sweep(grpc_caller(f"127.0.0.1:{server.grpc_port}"), images,
-                                                    args.seconds, args.repeats)
+                                                    args.seconds, args.repeats, server.url)
             finally:
                 server.stop()
         runtime = served_runtime(config_file)

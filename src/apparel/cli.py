@@ -287,7 +287,7 @@ def serve(
 @app.command()
 def search(
     image: Annotated[Path, typer.Argument(help="Query photo.", exists=True, dir_okay=False)],
-    k: Annotated[int, typer.Option(help="How many similar items.")] = 10,
+    k: Annotated[int, typer.Option("--k", "-k", help="How many similar items.")] = 10,
     vertical: Annotated[str, typer.Option(help="Only items of this vertical.")] = "",
     url: Annotated[str, typer.Option(help="Running service (default http://127.0.0.1:<serving.http_port>).")] = "",
     in_process: Annotated[bool, typer.Option(help="Load the champion here instead of asking a service.")] = False,

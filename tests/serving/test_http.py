@@ -3,6 +3,7 @@ every bad input answered 4xx with a JSON message while the server keeps answerin
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import httpx
 import mlflow
 import numpy as np
 import pytest
-from serving_helpers import Server, Store, jpeg_bytes, png_declaring
+from serving_helpers import Server, Store, apparel_command, jpeg_bytes, png_declaring
 
 from apparel.inference import InferenceRuntime
 from apparel.registry.tracking import configure
@@ -161,3 +162,11 @@ def test_sampled_requests_reach_the_request_log(server: Server, store: Store) ->
     written = [line for line in httpx.get(f"{server.http}/metrics").text.splitlines()
                if line.startswith("apparel_request_log_written")]
     assert written and float(written[0].split()[-1]) > 0
+
+
+def test_search_command_asks_the_running_service(server: Server, store: Store, catalog_images: list[Path]) -> None:
+    result = subprocess.run(apparel_command(store.root / "config.yaml", "search", str(catalog_images[0]), "-k", "3",
+                                            "--url", server.http), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "tiny-apparel v1:" and len(lines) == 4 and str(catalog_images[0]) in lines[1]

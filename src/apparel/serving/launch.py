@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from apparel.config import Config, config_to_json
-from apparel.serving.model import load_served_model, resolve
 
 SERVICE = "apparel.serving.bento:ApparelService"
 
@@ -16,6 +15,8 @@ SERVICE = "apparel.serving.bento:ApparelService"
 def preflight(config: Config) -> str:
     """Loads the model and its index once before starting, so a mismatched or missing index is a
     one-line error and exit code 1 rather than a worker restarting forever. Returns what will serve."""
+    from apparel.serving.model import load_served_model, resolve
+
     name, version = resolve(config)
     served = load_served_model(config, name, version)
     served.batcher.close()
