@@ -28,5 +28,5 @@ proto: setup
 
 # A Bento of the service: the project wheel plus serving/bentofile.yaml (`bentoml containerize apparel:latest`).
 bento: setup
-	rm -rf serving/wheels && $(VENV)/bin/pip wheel -q --no-deps --no-build-isolation -w serving/wheels .
+	rm -rf serving/wheels && $(VENV)/bin/pip wheel -q --no-deps --no-build-isolation -w serving/wheels . && rm -rf build
 	cd serving && ../$(VENV)/bin/bentoml build

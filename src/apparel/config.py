@@ -119,6 +119,8 @@ class ServingConfig(Section):
     grpc_port: int = Field(50051, description="gRPC port (same calls, standard health service, reflection).")
     max_batch_size: int = Field(32, description="Most images one batched forward pass takes.")
     max_latency_ms: int = Field(10, description="Longest a request waits for others to join its batch.")
+    http_threads: int = Field(64, description="Concurrent HTTP requests the service works on (decode + wait for "
+                              "the batch); more queue.")
     max_images_per_request: int = Field(16, description="More images in one request answer 400.")
     max_body_bytes: int = Field(8 * 1024 * 1024, description="Larger request bodies answer 413.")
     max_k: int = Field(100, description="Largest k a search or attributes call may ask for.")

@@ -58,7 +58,9 @@ def _one(files: list[Path]) -> bytes | None:
     return _read(files)[0] if files else None
 
 
-@bentoml.service(name="apparel", workers=1, traffic={"timeout": 120})
+# One worker (one model in memory, one gRPC server, one place to swap); many threads, because BentoML runs
+# sync endpoints on `threads` threads (default 1) and each waits on the shared batcher, not on the CPU.
+@bentoml.service(name="apparel", workers=1, threads=CONFIG.serving.http_threads, traffic={"timeout": 120})
 class ApparelService:
     def __init__(self) -> None:
         # Imported here, in the worker: the supervisor process that imports this module stays light.
