@@ -126,6 +126,7 @@ class ServingConfig(Section):
     max_k: int = Field(100, description="Largest k a search or attributes call may ask for.")
     default_k: int = Field(10, description="Similar items returned when k is not given.")
     top_labels: int = Field(3, description="Labels per attribute when k is not given.")
+    access_log: bool = Field(False, description="One log line per HTTP request (probes and /metrics never).")
     poll_interval_s: float = Field(30.0, description="How often the champion alias is checked (0: never).")
     request_log_dir: Path = Field(Path("runs/requests"), description="Where sampled requests are logged.")
     request_log_sample_rate: float = Field(0.1, description="Share of served images written to the request log.")

@@ -60,7 +60,9 @@ def _one(files: list[Path]) -> bytes | None:
 
 # One worker (one model in memory, one gRPC server, one place to swap); many threads, because BentoML runs
 # sync endpoints on `threads` threads (default 1) and each waits on the shared batcher, not on the CPU.
-@bentoml.service(name="apparel", workers=1, threads=CONFIG.serving.http_threads, traffic={"timeout": 120})
+@bentoml.service(name="apparel", workers=1, threads=CONFIG.serving.http_threads, traffic={"timeout": 120},
+                 logging={"access": {"enabled": CONFIG.serving.access_log,
+                                     "skip_paths": ["/livez", "/readyz", "/metrics"]}})
 class ApparelService:
     def __init__(self) -> None:
         # Imported here, in the worker: the supervisor process that imports this module stays light.
