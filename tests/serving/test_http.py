@@ -170,3 +170,14 @@ def test_search_command_asks_the_running_service(server: Server, store: Store, c
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines[0] == "tiny-apparel v1:" and len(lines) == 4 and str(catalog_images[0]) in lines[1]
+
+
+def test_in_process_search_answers_like_the_service(server: Server, store: Store, catalog_images: list[Path]) -> None:
+    from apparel.serving.launch import search_in_process
+
+    local = search_in_process(store.config, catalog_images[1], 4)
+    served = httpx.post(f"{server.http}/search", files=[("image", upload(catalog_images[1]))], data={"k": "4"},
+                        timeout=60).json()
+    assert [m["image"] for m in local["matches"]] == [m["image"] for m in served["matches"]]
+    np.testing.assert_allclose([m["score"] for m in local["matches"]], [m["score"] for m in served["matches"]],
+                               atol=1e-5)
