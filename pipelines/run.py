@@ -20,6 +20,20 @@ def compile_pipeline(name: str, config: Config, path: Path) -> Path:
     return path
 
 
+def step_names(name: str, config: Config) -> list[str]:
+    """The steps a pipeline can run (tasks with an executor, inside loops, conditions and exit handlers)."""
+    spec = PIPELINES[name](config).pipeline_spec
+
+    def walk(dag) -> list[str]:
+        found = []
+        for task_name, task in dag.tasks.items():
+            component = spec.components[task.component_ref.name]
+            found += walk(component.dag) if component.WhichOneof("implementation") == "dag" else [task_name]
+        return found
+
+    return walk(spec.root.dag)
+
+
 def localised(config: Config) -> Config:
     """Absolute paths, so every component subprocess writes to the same places."""
     data = config.data.model_copy(update={"root": Path(config.data.root).resolve()})
@@ -35,12 +49,16 @@ def localised(config: Config) -> Config:
 
 def run_locally(name: str, config: Config, **arguments) -> dict:
     """Runs a pipeline on kfp's local runner; components share one local Ray cluster."""
+    import warnings
+
     import kfp.local
     import ray
 
     from apparel.registry.tracking import configure
     from apparel.train.embedding_job import ensure_ray
 
+    # The local runner runs components in this Python, not in the image the cluster uses: expected here.
+    warnings.filterwarnings("ignore", message=".*non-Python base image", category=RuntimeWarning)
     config = localised(config)
     configure(config.registry)  # create the sqlite store before parallel steps write to it
     ensure_ray(config)

@@ -48,11 +48,12 @@ def generate(
 
 @app.command()
 def ingest(
-    source: Annotated[Path, typer.Argument(help="Catalog folder (or CSV file for --adapter csv).")],
+    source: Annotated[Path, typer.Argument(help="Catalog folder.")],
     out: Annotated[Path, typer.Option(help="Folder for manifest.csv, quarantine.csv, dataset.json.")] = Path(
         "runs/dataset"),
-    adapter: Annotated[str, typer.Option(help="manifest, csv, fashion-products, deepfashion-inshop, "
-                                              "deepfashion-category or folder.")] = "manifest",
+    adapter: Annotated[str, typer.Option(help="manifest, fashion-products, deepfashion-inshop, deepfashion-category "
+                                              "or folder (any other CSV: apparel.data.adapters.read_csv).")
+                       ] = "manifest",
 ) -> None:
     """Validate a catalog into the manifest schema; bad files go to a quarantine report."""
     from apparel.stages.data import ingest_stage
@@ -64,100 +65,125 @@ def ingest(
                f"{info.quarantined} quarantined (see {out / 'quarantine.csv'}), version {info.version}")
 
 
-DatasetArg = Annotated[Path, typer.Argument(help="Ingested dataset folder (from `apparel ingest`).")]
+DatasetArg = Annotated[Path | None, typer.Argument(
+    help="Ingested dataset folder (default: the newest, from `apparel run` or `apparel ingest`).", show_default=False)]
+
+
+def dataset_or_newest(dataset: Path | None) -> Path:
+    from apparel.workspace import newest
+
+    return dataset or newest(config(), "dataset")
 
 
 @app.command("train-specialists")
 def train_specialists(
-    dataset: DatasetArg,
+    dataset: DatasetArg = None,
     out: Annotated[Path, typer.Option(help="Folder for one model per vertical.")] = Path("runs/specialists"),
     vertical: Annotated[list[str] | None, typer.Option(help="Only these verticals (repeatable).")] = None,
 ) -> None:
     """Train one triplet-loss specialist per vertical on Ray Train (resumes a killed run)."""
     from apparel.stages.specialists import train_specialists_stage
 
-    for name, path in train_specialists_stage(config(), dataset, out, vertical).items():
+    for name, path in train_specialists_stage(config(), dataset_or_newest(dataset), out, vertical).items():
         typer.echo(f"specialist {name}: {path}")
 
 
 @app.command()
 def distill(
-    dataset: DatasetArg,
-    specialists: Annotated[Path, typer.Option(help="Folder train-specialists wrote.")] = Path("runs/specialists"),
+    dataset: DatasetArg = None,
+    specialists: Annotated[Path | None, typer.Option(help="Folder train-specialists wrote (default: the newest "
+                                                          "specialists, a pipeline run's or train-specialists').",
+                                                     show_default=False)] = None,
     out: Annotated[Path, typer.Option(help="Folder for the unified model.")] = Path("runs/unified"),
 ) -> None:
     """Train the unified model to regress each image's specialist embedding (L2)."""
-    from apparel.stages.distill import distill_stage
+    from apparel.stages.specialists import specialists_in
+    from apparel.train.distill import distill_unified
+    from apparel.workspace import newest_specialists
 
-    typer.echo(f"unified model: {distill_stage(config(), dataset, specialists, out)}")
+    teachers = specialists_in(specialists) if specialists else newest_specialists(config())
+    typer.echo(f"unified model: {distill_unified(config(), dataset_or_newest(dataset), teachers, out)}")
 
 
 @app.command()
 def attributes(
-    dataset: DatasetArg,
-    unified: Annotated[Path, typer.Option(help="Unified model folder.")] = Path("runs/unified/model"),
+    dataset: DatasetArg = None,
+    unified: Annotated[Path | None, typer.Option(help="Unified model folder (default: the newest).",
+                                                 show_default=False)] = None,
     out: Annotated[Path, typer.Option(help="Folder for the model with attribute branches.")] = Path("runs/attributes"),
     attribute: Annotated[list[str] | None, typer.Option(help="Only these attributes, in this order.")] = None,
 ) -> None:
     """Add attribute branches one at a time on the unified model (masked losses; resumes)."""
     from apparel.stages.attributes import attributes_stage
+    from apparel.workspace import newest
 
-    typer.echo(f"model with attributes: {attributes_stage(config(), dataset, unified, out, attribute)}")
+    trained = attributes_stage(config(), dataset_or_newest(dataset), unified or newest(config(), "unified"), out,
+                               attribute)
+    typer.echo(f"model with attributes: {trained}")
 
 
 @app.command("add-attribute")
 def add_attribute(
     name: Annotated[str, typer.Argument(help="Attribute column of the dataset to add.")],
-    dataset: DatasetArg,
-    model: Annotated[Path, typer.Option(help="Model folder with attribute branches.")] = Path(
-        "runs/attributes/model"),
+    dataset: DatasetArg = None,
+    model: Annotated[Path | None, typer.Option(help="Model folder with attribute branches (default: the champion, "
+                                                    "else the newest).", show_default=False)] = None,
     out: Annotated[Path, typer.Option(help="Folder for the new model.")] = Path("runs/attributes/added"),
     finetune: Annotated[bool, typer.Option(help="Also fine-tune the base (embedding changes; re-checked).")] = False,
 ) -> None:
     """Train just one new branch on an existing model; its embedding stays identical unless --finetune."""
     from apparel.stages.attributes import add_attribute_stage
+    from apparel.workspace import champion_or_newest
 
-    path, check = add_attribute_stage(config(), dataset, model, name, out, finetune)
+    path, check = add_attribute_stage(config(), dataset_or_newest(dataset), model or champion_or_newest(config()),
+                                      name, out, finetune)
     typer.echo(f"new model: {path}  val Recall@1 {check['val_recall@1_before']:.3f} -> "
                f"{check['val_recall@1_after']:.3f}")
 
 
 @app.command()
 def retrieval(
-    dataset: DatasetArg,
-    model: Annotated[Path, typer.Option(help="Model folder (spec.json + weights.pt).")] = Path("runs/unified/model"),
+    dataset: DatasetArg = None,
+    model: Annotated[Path | None, typer.Option(help="Model folder (spec.json + weights.pt; default: the champion, "
+                                                    "else the newest).", show_default=False)] = None,
     split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
 ) -> None:
     """Recall@1/5/10/20 and MAP@R per vertical of one embedding model."""
     from apparel.stages.evaluate import retrieval_stage
+    from apparel.workspace import champion_or_newest
 
-    for vertical, scores in retrieval_stage(config(), dataset, model, split).items():
+    model = model or champion_or_newest(config())
+    typer.echo(f"model {model}")
+    for vertical, scores in retrieval_stage(config(), dataset_or_newest(dataset), model, split).items():
         typer.echo(f"{vertical:>10}  " + "  ".join(f"{k}={v:.3f}" for k, v in scores.items() if k != "queries"))
 
 
 @app.command()
 def register(
-    model: Annotated[Path, typer.Argument(help="Model folder with attribute branches.")],
-    dataset: DatasetArg,
+    model: Annotated[Path | None, typer.Argument(help="Model folder with attribute branches (default: the newest).",
+                                                 show_default=False)] = None,
+    dataset: DatasetArg = None,
     specialists: Annotated[Path | None, typer.Option(help="Specialists folder, logged for comparison.")] = None,
 ) -> None:
     """Evaluate on the frozen set, log to MLflow, register a version; the gate picks champion or challenger."""
     from apparel.stages.register import register_stage
+    from apparel.workspace import newest
 
-    result = register_stage(config(), model, dataset, specialists)
+    result = register_stage(config(), model or newest(config(), "model"), dataset_or_newest(dataset), specialists)
     typer.echo(f"{result.name} v{result.version}: {result.decision.alias} ({result.decision.summary()})")
 
 
 @app.command()
 def models() -> None:
     """List registered versions with their aliases and gate decisions."""
-    from apparel.registry.register import list_versions
+    from apparel.registry.versions import list_versions, versions_table
 
     rows = list_versions(config())
     if not rows:
         typer.echo(f"no versions of {config().registry.model_name} yet")
-    for row in rows:
-        typer.echo(f"v{row['version']:<4} {row['aliases']:<20} {row['decision']:<11} {row['reasons']}")
+        return
+    for line in versions_table(rows):
+        typer.echo(line)
 
 
 def _client():
@@ -238,15 +264,26 @@ def pipeline_run(
     adapter: Annotated[str, typer.Option(help="Catalog layout (see `apparel ingest --help`).")] = "manifest",
 ) -> None:
     """Run a pipeline on kfp's local runner with local Ray and the configured MLflow."""
-    from apparel.registry.register import list_versions
+    from datetime import datetime
+
+    from apparel.registry.versions import list_versions
+    from apparel.runlog import pipeline_log
     from apparel.stages.pipeline import pipeline_summary
-    from pipelines.run import PIPELINES, run_locally
+    from pipelines.run import PIPELINES, run_locally, step_names
 
     if name not in PIPELINES:
         raise ValueError(f"unknown pipeline '{name}' (known: {', '.join(PIPELINES)})")
-    before = len(list_versions(config()))
-    run_locally(name, config(), source=source, adapter=adapter)
-    for line in pipeline_summary(config(), before):
+    log = config().pipeline.log_dir / f"{name}-{datetime.now():%Y%m%d-%H%M%S}.log"
+    typer.echo(f"pipeline {name}: full log in {log}")
+    try:
+        with pipeline_log(log, step_names(name, config())):
+            before = len(list_versions(config()))
+            run_locally(name, config(), source=source, adapter=adapter)
+            summary = pipeline_summary(config(), before)
+    except Exception as error:
+        raise RuntimeError(f"{str(error).splitlines()[0] if str(error) else type(error).__name__} "
+                           f"(full log: {log})") from error
+    for line in summary:
         typer.echo(line)
 
 
@@ -266,6 +303,29 @@ def pipeline_submit(
 def run() -> None:
     """The main job: the training pipeline end to end on the synthetic catalog, locally."""
     pipeline_run("training", "synthetic", "manifest")
+
+
+@app.command()
+def clean(
+    yes: Annotated[bool, typer.Option("--yes", help="Delete; without it, only show what would go.")] = False,
+    keep_runs: Annotated[int, typer.Option(help="Newest pipeline runs kept per pipeline.", min=0)] = 1,
+    mlflow: Annotated[bool, typer.Option("--mlflow", help="Also the MLflow store: registered models and their "
+                                                          "audit trail (never without this flag).")] = False,
+) -> None:
+    """Free disk under runs/: older pipeline runs, Ray checkpoints, distillation work, old logs."""
+    from apparel.clean import cleanup_targets, delete, human
+
+    targets = cleanup_targets(config(), keep_runs, mlflow)
+    for target in targets:
+        shown = target.path.relative_to(Path.cwd()) if target.path.is_relative_to(Path.cwd()) else target.path
+        typer.echo(f"{human(target.size):>10}  {shown}  ({target.why})")
+    total = human(sum(t.size for t in targets))
+    if not yes:
+        typer.echo(f"would free {total} in {len(targets)} paths; `apparel clean --yes` deletes them"
+                   + ("" if mlflow else " (the MLflow store stays: --mlflow)"))
+        return
+    delete(targets)
+    typer.echo(f"freed {total} in {len(targets)} paths")
 
 
 @app.command()

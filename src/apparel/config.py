@@ -2,20 +2,29 @@
 
 Defaults live here and are documented field by field; YAML files under ``configs/`` hold only
 overrides (nanoGPT style). Environment variables override both: ``APPAREL__TRAIN__EPOCHS=3``
-sets ``config.train.epochs``.
+sets ``config.train.epochs``. ``APPAREL_CONFIG`` names the YAML file when ``--config`` is absent
+(how containers pass it). Loading is pydantic-settings: defaults < YAML file < environment.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
 
 ENV_PREFIX = "APPAREL__"
+CONFIG_FILE_ENV = "APPAREL_CONFIG"
 
 
 class Section(BaseModel):
@@ -52,6 +61,7 @@ class DataConfig(Section):
     split_fractions: tuple[float, float, float] = Field((0.7, 0.1, 0.2), description="train/val/test.")
     split_seed: int = Field(0, description="Salt of the product-id hash that assigns splits.")
     max_image_pixels: int = Field(40_000_000, description="Larger declared images are decompression bombs.")
+    io_threads: int = Field(4, description="Threads reading and validating images at ingest.")
     synthetic: SyntheticConfig = SyntheticConfig()
 
 
@@ -72,6 +82,8 @@ class TrainConfig(Section):
     margin: float = 0.2
     miner: Literal["batch_hard", "semi_hard"] = "batch_hard"
     num_workers: int = Field(1, description="Ray Train workers per specialist.")
+    checkpoints_to_keep: int = Field(1, ge=1, description="Checkpoints kept per Ray training run (the newest; "
+                                     "a resumed run needs one).")
     use_gpu: bool | Literal["auto"] = Field("auto", description="Train on GPUs: true, false or auto-detect.")
     cpus_per_worker: int = 1
     seed: int = 0
@@ -82,6 +94,15 @@ class TrainConfig(Section):
     freeze_base: bool = Field(False, description="Keep the unified trunk fixed while adding branches.")
     attribute_width: int = Field(64, description="Channels of each attribute branch.")
     attribute_attention: bool = Field(False, description="Channel-wise attention inside each branch.")
+    attribute_lr: float = Field(2e-3, description="Learning rate of the attribute branches.")
+    attribute_base_lr: float = Field(2e-4, description="Learning rate of the trunk when attributes fine-tune it.")
+    attribute_embedding_weight: float = Field(1.0, description="Weight of the L2 pull of the embedding towards "
+                                              "the unified model's while attributes fine-tune the trunk.")
+    finetune_lr: float = Field(2e-4, description="Learning rate of retraining's fine-tune of the champion.")
+    finetune_embedding_weight: float = Field(1.0, description="Weight of the L2 pull towards the champion's "
+                                             "embedding during retraining's fine-tune.")
+    torch_threads: int = Field(0, description="CPU threads of torch in training (Ray workers, attribute and fine-tune "
+                               "steps; 0: torch's default, one per core).")
 
 
 class RegistryConfig(Section):
@@ -94,6 +115,10 @@ class RegistryConfig(Section):
     recall_tolerance: float = Field(0.02, description="Largest allowed drop of any vertical's Recall@1.")
     accuracy_tolerance: float = Field(0.02, description="Largest allowed drop of any attribute's accuracy.")
     review_mode: bool = Field(False, description="Leave every candidate as challenger until approved.")
+    pip_requirements: list[str] = Field(
+        default_factory=lambda: ["torch==2.14.1", "torchvision==0.29.1", "numpy", "pandas<3", "pillow", "faiss-cpu",
+                                 "scikit-learn", "pydantic>=2", "pydantic-settings>=2", "pyyaml"],
+        description="What the registered pyfunc's environment installs (MLflow serving images).")
 
 
 class PipelineConfig(Section):
@@ -106,6 +131,8 @@ class PipelineConfig(Section):
     specialist_memory: str = Field("8G", description="Memory limit of a specialist training step.")
     retries: int = Field(2, description="Retries of training steps (a retried step resumes its checkpoint).")
     pipeline_root: Path = Field(Path("runs/pipeline"), description="Where the local runner keeps artefacts.")
+    log_dir: Path = Field(Path("runs/logs"), description="Where a local pipeline run writes its full log (kfp, "
+                          "Ray, frameworks); the terminal shows one line per step.")
     retrain_cron: str = Field("0 0 3 * * 1", description="Cron (with seconds) of scheduled retraining.")
     namespace: str = "apparel"
     ray_image: str = "rayproject/ray:2.40.0-py311"
@@ -162,27 +189,48 @@ class Config(Section):
     index: IndexConfig = IndexConfig()
 
 
-def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+class ConfigSettings(BaseSettings, Config):
+    """:class:`Config` as pydantic-settings reads it: ``APPAREL__SECTION__FIELD`` variables, nested by ``__``,
+    over a YAML file. ``load_config`` hands back the plain :class:`Config` it resolves to."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
 
 
-def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
-    for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX):
-            continue
-        *parents, leaf = name[len(ENV_PREFIX) :].lower().split("__")
-        node = overrides
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value) if value else value
-    return overrides
+class _EnvironSource(EnvSettingsSource):
+    """``APPAREL__SECTION__FIELD`` variables from a given mapping (tests pass dicts) rather than os.environ."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {name.lower(): value for name, value in self.environ.items()}
+
+
+class ConfigError(ValueError):
+    """A bad setting: names the field, the value and where it came from, in one line."""
+
+
+def _sources(path: Path | str | None, environ: Mapping[str, str]) -> tuple[PydanticBaseSettingsSource, ...]:
+    sources: list[PydanticBaseSettingsSource] = [_EnvironSource(ConfigSettings, environ)]
+    if path is not None:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        try:
+            sources.append(YamlConfigSettingsSource(ConfigSettings, yaml_file=Path(path)))
+        except (TypeError, ValueError, AttributeError):
+            raise ConfigError(f"config file {path} must hold a mapping of sections") from None
+    return tuple(sources)
+
+
+def _describe(error: ValidationError, path: Path | str | None, environ: Mapping[str, str]) -> str:
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"])
+    variable = ENV_PREFIX + "__".join(str(part) for part in first["loc"]).upper()
+    origin = f"from {variable}" if variable in {k.upper() for k in environ} else f"in {path}" if path else "default"
+    message = "unknown setting" if first["type"] == "extra_forbidden" else first["msg"]
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"config: {field} = {first.get('input')!r} ({origin}): {message}{more}"
 
 
 def config_to_json(config: Config) -> str:
@@ -195,15 +243,13 @@ def config_from_json(text: str) -> Config:
     return Config.model_validate_json(text)
 
 
-def load_config(path: Path | str | None = None, environ: dict[str, str] | None = None) -> Config:
-    """Defaults, then the YAML file's overrides, then ``APPAREL__*`` environment variables."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file not found: {path}")
-        values = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(values, dict):
-            raise ValueError(f"config file {path} must hold a mapping")
-    values = _deep_merge(values, _env_overrides(dict(os.environ if environ is None else environ)))
-    return Config.model_validate(values)
+def load_config(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Defaults, then the YAML file's overrides (``path``, else ``$APPAREL_CONFIG``), then ``APPAREL__*``
+    environment variables (``environ``, else the process environment)."""
+    environ = dict(os.environ if environ is None else environ)
+    path = path or environ.get(CONFIG_FILE_ENV) or None
+    try:
+        settings = ConfigSettings(_build_sources=(_sources(path, environ), {}))
+    except ValidationError as error:
+        raise ConfigError(_describe(error, path, environ)) from None
+    return Config.model_validate(settings.model_dump())

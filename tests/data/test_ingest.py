@@ -65,6 +65,8 @@ def test_every_bad_file_is_quarantined_with_its_reason(messy_catalog: Path, tmp_
     assert reasons["garbage.jpg"] == "not an image"
     assert reasons["readme.jpg"] == "not an image"
     assert reasons["bomb.png"].startswith("decompression bomb")
+    # Regression: main quoted Pillow's limit (178956970 pixels), not the one the user configures.
+    assert reasons["bomb.png"].endswith("> data.max_image_pixels 40,000,000") and "178956970" not in reasons["bomb.png"]
     assert reasons["ok_copy.jpg"].startswith("duplicate of") and reasons["ok_copy.jpg"].endswith("ok_RGB.jpg")
     assert reasons["nowhere.jpg"] == "file not found"
     assert reasons["novertical.jpg"] == "missing label: vertical"

@@ -18,7 +18,8 @@ from apparel.models.attributes import ApparelNet, ApparelSpec, from_embedding
 from apparel.models.embedding import EmbeddingSpec
 from apparel.registry.aliases import approve, history, rollback
 from apparel.registry.pyfunc import load_registered, predict_arrays
-from apparel.registry.register import list_versions, register_candidate
+from apparel.registry.register import register_candidate
+from apparel.registry.versions import list_versions
 from apparel.stages.data import generate_stage, ingest_stage
 from apparel.train.attributes import AttributeSchedule, attribute_specs, encode_targets, train_progressive
 from apparel.train.embedding_job import fit_in_process, make_job

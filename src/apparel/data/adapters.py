@@ -184,6 +184,26 @@ def read_folder(root: Path) -> RawCatalog:
     return RawCatalog(pd.DataFrame(rows, columns=["image", "product_id", "vertical"]), [], [])
 
 
+def guess_adapter(root: Path) -> str | None:
+    """Which adapter a catalog folder's files suggest (for a hint when the chosen one does not fit)."""
+    if not root.is_dir():
+        return None
+    if (root / "list_eval_partition.txt").is_file():
+        return "deepfashion-inshop"
+    if (root / "list_category_img.txt").is_file():
+        return "deepfashion-category"
+    for labels in (root / "labels.csv", root / "styles.csv"):
+        if labels.is_file():
+            columns = set(pd.read_csv(labels, nrows=0).columns)
+            if set(REQUIRED) <= columns:
+                return "manifest"
+            if {"id", "articleType", "subCategory"} <= columns:
+                return "fashion-products"
+    if any(p.suffix.lower() in IMAGE_SUFFIXES for p in root.glob("*/*")):
+        return "folder"
+    return None
+
+
 ADAPTERS: dict[str, Callable[..., RawCatalog]] = {
     "manifest": read_manifest,
     "csv": read_csv,

@@ -8,6 +8,7 @@ and an image whose header declares more than ``max_pixels`` refused before its p
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -38,11 +39,14 @@ def open_rgb(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
         image = _open(source)
         width, height = image.size
         if width * height > max_pixels:
-            raise ImageError(f"decompression bomb: declared {width}x{height}")
+            raise ImageError(f"decompression bomb: declared {width}x{height} = {width * height:,} pixels "
+                             f"> data.max_image_pixels {max_pixels:,}")
         image.load()
         return ImageOps.exif_transpose(image).convert("RGB")
-    except Image.DecompressionBombError as error:
-        raise ImageError(f"decompression bomb: {error}") from error
+    except Image.DecompressionBombError as error:  # over Pillow's own limit: quote ours, the one users set
+        declared = re.search(r"\((\d+) pixels\)", str(error))
+        size = f"declared {int(declared.group(1)):,} pixels " if declared else ""
+        raise ImageError(f"decompression bomb: {size}> data.max_image_pixels {max_pixels:,}") from error
     except (Image.UnidentifiedImageError, SyntaxError) as error:
         raise ImageError("not an image") from error
     except (OSError, ValueError) as error:

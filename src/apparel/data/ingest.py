@@ -122,9 +122,11 @@ def ingest(catalog: RawCatalog, out_dir: Path, config: DataConfig, source: str, 
     done = info_path.is_file() and (out_dir / "manifest.csv").is_file()
     if done and DatasetInfo.load(info_path).fingerprint == inputs:
         return Dataset.load(out_dir), True
-    clean, quarantine = validate(catalog, config.max_image_pixels, progress)
+    clean, quarantine = validate(catalog, config.max_image_pixels, progress, config.io_threads)
     if clean.empty:
-        raise ValueError(f"no usable image in {source}: {len(quarantine)} quarantined")
+        first = quarantine.iloc[0] if len(quarantine) else None
+        example = f", e.g. {Path(str(first['image'])).name}: {first['reason']}" if first is not None else ""
+        raise ValueError(f"no usable image in {source}: {len(quarantine)} quarantined{example}")
     clean["split"] = [assign_split(p, config.split_fractions, config.split_seed) for p in clean["product_id"]]
     columns = ["image", "product_id", "vertical", "split", "sha256", *catalog.attributes]
     if "landmarks" in clean.columns:

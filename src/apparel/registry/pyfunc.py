@@ -38,7 +38,7 @@ def signature_for(model: ApparelNet) -> ModelSignature:
                           outputs=Schema(outputs))
 
 
-def log_apparel_model(model_dir: Path, registered_name: str, input_example: np.ndarray):
+def log_apparel_model(model_dir: Path, registered_name: str, input_example: np.ndarray, pip_requirements: list[str]):
     """Logs the model in the active run and registers a new version; returns MLflow's ModelInfo."""
     model = ApparelNet.load(model_dir)
     return mlflow.pyfunc.log_model(
@@ -49,8 +49,7 @@ def log_apparel_model(model_dir: Path, registered_name: str, input_example: np.n
         signature=signature_for(model),
         input_example=input_example,
         registered_model_name=registered_name,
-        pip_requirements=["torch==2.14.1", "torchvision==0.29.1", "numpy", "pandas<3", "pillow", "faiss-cpu",
-                          "scikit-learn", "pydantic>=2", "pyyaml"],
+        pip_requirements=pip_requirements,
     )
 
 

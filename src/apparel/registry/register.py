@@ -20,6 +20,7 @@ from apparel.registry import aliases, reports
 from apparel.registry.gate import GateDecision, decide
 from apparel.registry.pyfunc import load_registered, log_apparel_model
 from apparel.registry.tracking import code_commit, configure, environment, retry
+from apparel.registry.versions import list_versions  # noqa: F401 - moved there (no torch import); callers of here
 
 
 @dataclass
@@ -85,7 +86,8 @@ def register_candidate(config: Config, model_dir: Path, dataset_root: Path,
         with tempfile.TemporaryDirectory() as folder:
             _artefacts(Path(folder), model, report, embeddings, frame, baselines or {})
             example = load_images(frame["image"].tolist()[:1], model.spec.base.image_size).permute(0, 2, 3, 1).numpy()
-            info = log_apparel_model(model_dir, config.registry.model_name, example)
+            info = log_apparel_model(model_dir, config.registry.model_name, example,
+                                     config.registry.pip_requirements)
             version = str(info.registered_model_version)
             card = reports.model_card(config.registry.model_name, version, report,
                                       {"version": dataset.info.version, "source": dataset.info.source,
@@ -100,17 +102,3 @@ def register_candidate(config: Config, model_dir: Path, dataset_root: Path,
     aliases.move_alias(client, config.registry.model_name, decision.alias, version, f"gate: {decision.summary()}")
     log(f"registered {config.registry.model_name} v{version}: {decision.alias} ({decision.summary()})")
     return Registration(config.registry.model_name, version, run.info.run_id, decision, report, card)
-
-
-def list_versions(config: Config) -> list[dict[str, str]]:
-    """Every version with its aliases and gate decision, newest first."""
-    configure(config.registry)
-    client = MlflowClient()
-    name = config.registry.model_name
-    versions = retry(client.search_model_versions)(f"name='{name}'")
-    holders = {a: aliases.holder(client, name, a) for a in (aliases.CHAMPION, aliases.CHALLENGER)}
-    return [{"version": str(mv.version),
-             "aliases": ",".join(a for a, v in holders.items() if v == str(mv.version)) or "-",
-             "decision": mv.tags.get("gate.decision", "-"), "reasons": mv.tags.get("gate.reasons", "-"),
-             "dataset": mv.tags.get("dataset.version", "-")}
-            for mv in sorted(versions, key=lambda mv: -int(mv.version))]

@@ -10,6 +10,9 @@ from apparel.data.manifest import Dataset
 
 def train_frame_tensors(config: Config, dataset: Dataset, image_size: int):
     from apparel.data.dataset import load_images
+    from apparel.train.loop import use_threads
+
+    use_threads(config.train.torch_threads)
 
     frame = dataset.split("train")
     return frame, load_images(frame["image"].tolist(), image_size)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from apparel.config import Config
-from apparel.data.adapters import ADAPTERS, RawCatalog
+from apparel.data.adapters import ADAPTERS, RawCatalog, guess_adapter
 from apparel.data.ingest import ingest
 from apparel.data.manifest import Dataset
 from apparel.data.synthetic import generate_catalog
@@ -28,9 +28,16 @@ def read_catalog(config: Config, source: Path, adapter: str) -> RawCatalog:
         raise ValueError(f"unknown adapter '{adapter}' (known: {known}; generic CSV is a library call)")
     if not source.exists():
         raise FileNotFoundError(f"catalog not found: {source}")
-    if adapter == "fashion-products":
-        return ADAPTERS[adapter](source, config.data.vertical_map)
-    return ADAPTERS[adapter](source)
+    try:
+        if adapter == "fashion-products":
+            return ADAPTERS[adapter](source, config.data.vertical_map)
+        return ADAPTERS[adapter](source)
+    except (ValueError, KeyError, OSError) as error:
+        guess = guess_adapter(source)
+        if guess is None or guess == adapter:
+            raise
+        raise ValueError(f"{str(error).splitlines()[0]}: this looks like a {guess} catalog, try --adapter {guess}"
+                         ) from error
 
 
 def ingest_stage(config: Config, source: Path, out: Path, adapter: str = "manifest") -> tuple[Dataset, bool]:

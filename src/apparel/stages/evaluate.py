@@ -10,14 +10,18 @@ from apparel.data.manifest import Dataset
 
 def retrieval_stage(config: Config, dataset_root: Path, model_dir: Path, split: str = "test"
                     ) -> dict[str, dict[str, float]]:
-    """Per-vertical Recall@K and MAP@R of one model (unified or all-in-one) on a split."""
+    """Per-vertical Recall@K and MAP@R of one model (unified, all-in-one, or with attribute branches) on a split."""
+    import json
+
     from apparel.evaluation.embeddings import evaluate_models
+    from apparel.models.attributes import ApparelNet
     from apparel.models.embedding import EmbeddingNet
 
     if not (model_dir / "spec.json").is_file():
         raise FileNotFoundError(f"no model at {model_dir} (spec.json missing)")
     dataset = Dataset.load(dataset_root)
-    model = EmbeddingNet.load(model_dir)
+    with_branches = "apparel" in json.loads((model_dir / "spec.json").read_text())
+    model = ApparelNet.load(model_dir).base if with_branches else EmbeddingNet.load(model_dir)
     return evaluate_models({v: model for v in dataset.verticals}, dataset.split(split), config.data.label)
 
 

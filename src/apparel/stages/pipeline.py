@@ -40,13 +40,19 @@ def record_run_status(config: Config, run: str, state: str, error: str | None) -
     print(f"pipeline run {run}: {state}" + (f" ({error})" if error else ""))
 
 
+def figures(title: str, scores: dict[str, float]) -> str:
+    """'title: mean 0.780 | bags 0.750, dresses 0.750': the mean on its own, then each vertical or attribute."""
+    parts = ", ".join(f"{k} {v:.3f}" for k, v in sorted(scores.items()) if k != "mean")
+    return f"{title}: mean {scores['mean']:.3f} | {parts}" if "mean" in scores else f"{title}: {parts}"
+
+
 def pipeline_summary(config: Config, versions_before: int = 0) -> list[str]:
     """What a local pipeline run ends with: the version it registered, its gate decision, key
     metrics, where to look. ``versions_before`` is how many versions existed before the run."""
     from mlflow import MlflowClient
 
-    from apparel.registry.register import list_versions
     from apparel.registry.tracking import configure, tracking_uri
+    from apparel.registry.versions import list_versions
 
     versions = list_versions(config)
     if len(versions) <= versions_before:
@@ -67,8 +73,8 @@ def pipeline_summary(config: Config, versions_before: int = 0) -> list[str]:
     return [
         f"registered: {config.registry.model_name} v{latest['version']} -> {latest['aliases']} "
         f"(gate: {latest['reasons']})",
-        "Recall@1: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(recall.items())),
-        "attribute accuracy: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(accuracy.items())),
+        figures("Recall@1", recall),
+        figures("attribute accuracy", accuracy),
         f"search index: {index[-1] if index else 'not built'}",
         f"MLflow UI: .venv/bin/apparel mlflow-ui  (store {tracking_uri(config.registry)}, http://127.0.0.1:5000)",
         f"serve the champion: .venv/bin/apparel serve  (HTTP http://127.0.0.1:{config.serving.http_port}, "

@@ -45,7 +45,9 @@ class AttributeSchedule:
 def schedule_from(train: TrainConfig, freeze_base: bool | None = None) -> AttributeSchedule:
     return AttributeSchedule(branch_steps=train.attribute_branch_steps, finetune_steps=train.attribute_finetune_steps,
                              final_steps_per_head=train.attribute_final_steps,
-                             batch_size=train.batch_p * train.batch_k, seed=train.seed,
+                             batch_size=train.batch_p * train.batch_k, lr=train.attribute_lr,
+                             base_lr=train.attribute_base_lr, embedding_weight=train.attribute_embedding_weight,
+                             seed=train.seed,
                              freeze_base=train.freeze_base if freeze_base is None else freeze_base)
 
 

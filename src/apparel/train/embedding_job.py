@@ -27,7 +27,7 @@ from apparel.evaluation.retrieval import per_vertical_retrieval
 from apparel.losses import EmbeddingRegressionLoss, TripletMarginLoss
 from apparel.miners import build_miner
 from apparel.models.embedding import EmbeddingNet, EmbeddingSpec
-from apparel.train.loop import embed, shuffled_batches, train_one_epoch
+from apparel.train.loop import embed, shuffled_batches, train_one_epoch, use_threads
 
 
 @dataclass
@@ -63,9 +63,14 @@ def _validation(model: EmbeddingNet, job: EmbeddingJob, frame: pd.DataFrame, ima
     return {"val_recall@1": float(np.mean([m["recall@1"] for m in scores.values()]))} if scores else {}
 
 
-def _save_state(directory: Path, model: EmbeddingNet, optimizer, scheduler, epoch: int, job: EmbeddingJob) -> None:
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "epoch": epoch, "job": asdict(job)}, directory / "state.pt")
+def _save_state(directory: Path, model: EmbeddingNet, optimizer, scheduler, epoch: int, job: EmbeddingJob,
+                final: bool) -> None:
+    """The weights once (``model/``); optimizer and scheduler only while there are epochs left to resume:
+    a finished run's checkpoint is the model alone, a quarter of the size with Adam's two moments."""
+    state = {"epoch": epoch, "job": asdict(job)}
+    if not final:
+        state.update(optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict())
+    torch.save(state, directory / "state.pt")
     model.save(directory / "model")
 
 
@@ -81,6 +86,7 @@ def fit(job: EmbeddingJob, report: Report, resume_state: dict | None = None, ran
     (rank 0 only). The Ray worker and the in-process runner differ only in ``report`` and ``wrap``.
     """
     train = TrainConfig(**job.train)
+    use_threads(train.torch_threads)
     device = device or torch.device("cpu")
     torch.manual_seed(train.seed * 1000 + rank)
     spec = EmbeddingSpec(**job.spec)
@@ -100,8 +106,9 @@ def fit(job: EmbeddingJob, report: Report, resume_state: dict | None = None, ran
     start_epoch = 0
     if resume_state:
         model.load_state_dict(resume_state["model"])
-        optimizer.load_state_dict(resume_state["optimizer"])
-        scheduler.load_state_dict(resume_state["scheduler"])
+        if "optimizer" in resume_state:  # absent once the run finished
+            optimizer.load_state_dict(resume_state["optimizer"])
+            scheduler.load_state_dict(resume_state["scheduler"])
         start_epoch = resume_state["epoch"] + 1
         if rank == 0:
             print(f"[{job.name}] resuming after epoch {start_epoch}/{train.epochs}")
@@ -120,7 +127,8 @@ def fit(job: EmbeddingJob, report: Report, resume_state: dict | None = None, ran
         metrics.update(_validation(model, job, val_frame, val_images))
         print(f"[{job.name}] epoch {epoch + 1}/{train.epochs} "
               + " ".join(f"{k}={v:.4f}" for k, v in metrics.items() if k != "epoch"), flush=True)
-        report(metrics, model, lambda d, e=epoch: _save_state(d, model, optimizer, scheduler, e, job))
+        final = epoch + 1 == train.epochs
+        report(metrics, model, lambda d, e=epoch, f=final: _save_state(d, model, optimizer, scheduler, e, job, f))
     return model
 
 
@@ -149,6 +157,8 @@ def train_worker(job_dict: dict) -> None:
     if checkpoint:
         with checkpoint.as_directory() as directory:
             resume_state = torch.load(Path(directory) / "state.pt", map_location="cpu", weights_only=False)
+            resume_state["model"] = torch.load(Path(directory) / "model" / "weights.pt", map_location="cpu",
+                                               weights_only=True)
 
     def report(metrics: dict, model: EmbeddingNet, save: Callable[[Path], None] | None) -> None:
         if save is None:
@@ -173,6 +183,8 @@ def ensure_ray(config: Config) -> None:
 
     if ray.is_initialized():
         return
+    # Ray Train's print patch tees every worker print into its logger too: each epoch line came out twice.
+    os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_memory_usage_threshold", "0.98")  # small hosts: don't kill the trainer early
     if os.environ.get("RAY_ADDRESS") or config.mode == "cluster":
@@ -205,7 +217,7 @@ def run_embedding_job(job: EmbeddingJob, config: Config, storage: Path) -> Path:
         scaling_config=ScalingConfig(num_workers=train.num_workers, use_gpu=resolve_gpu(train.use_gpu),
                                      resources_per_worker={"CPU": train.cpus_per_worker}),
         run_config=RunConfig(name=job.name, storage_path=str(storage.resolve()),
-                             checkpoint_config=CheckpointConfig(num_to_keep=1)),
+                             checkpoint_config=CheckpointConfig(num_to_keep=train.checkpoints_to_keep)),
     )
     result = trainer.fit()
     if result.checkpoint is None:

@@ -17,7 +17,7 @@ from apparel.train.loop import augment, embed
 
 
 def finetune(model: ApparelNet, frame: pd.DataFrame, images: torch.Tensor, config: Config, log=print) -> ApparelNet:
-    """Every head and the trunk, ``steps_per_epoch × epochs`` P×K steps at a tenth of the lr."""
+    """Every head and the trunk, ``steps_per_epoch × epochs`` P×K steps at ``train.finetune_lr``."""
     train = config.train
     labelled = pd.notna(label_values(frame, config.data.label))
     codes = torch.from_numpy(np.unique(label_values(frame, config.data.label)[labelled].astype(str),
@@ -28,14 +28,15 @@ def finetune(model: ApparelNet, frame: pd.DataFrame, images: torch.Tensor, confi
     anchor = torch.from_numpy(embed(model.base, images))
     triplet = TripletMarginLoss(train.margin, build_miner(train.miner, train.margin))
     losses = {s.name: loss_for(s) for s in specs}
-    optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr / 10, weight_decay=train.weight_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=train.finetune_lr, weight_decay=train.weight_decay)
     sampler = PKSampler(codes.numpy(), train.batch_p, train.batch_k, seed=train.seed,
                         batches=train.steps_per_epoch * train.epochs)
     model.train()
     for step, batch in enumerate(sampler):
         index = rows[batch]
         embedding, logits = model.forward_logits(normalize(augment(images[index])))
-        loss = triplet(embedding, codes[batch]) + (embedding - anchor[index]).pow(2).sum(1).mean()
+        pull = (embedding - anchor[index]).pow(2).sum(1).mean()
+        loss = triplet(embedding, codes[batch]) + train.finetune_embedding_weight * pull
         loss = loss + sum(losses[s.name](logits[s.name], targets[s.name][index]) for s in specs)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -11,6 +11,12 @@ from torch import nn
 from apparel.data.dataset import normalize
 
 
+def use_threads(threads: int) -> None:
+    """``train.torch_threads``: 0 keeps torch's default (one per core)."""
+    if threads > 0:
+        torch.set_num_threads(threads)
+
+
 def augment(images: torch.Tensor) -> torch.Tensor:
     """Random horizontal flips: garments are left-right symmetric, so labels hold."""
     flip = torch.rand(len(images), device=images.device) < 0.5
