@@ -80,7 +80,8 @@ def registered_champion(root: Path) -> tuple[Path, list[bytes], str]:
     experiment = mlflow.get_experiment_by_name(config.registry.experiment).experiment_id
     images = dataset.manifest["image"].tolist()
     with mlflow.start_run(experiment_id=experiment) as run:
-        info = log_apparel_model(root / "model", config.registry.model_name, np.stack([runtime.prepare(images[0])]))
+        info = log_apparel_model(root / "model", config.registry.model_name, np.stack([runtime.prepare(images[0])]),
+                                 config.registry.pip_requirements)
     version, name = str(info.registered_model_version), config.registry.model_name
     client = MlflowClient()
     client.set_model_version_tag(name, version, "run_id", run.info.run_id)

@@ -85,7 +85,8 @@ class Store:
         manifest = self.dataset.manifest
         with mlflow.start_run(experiment_id=mlflow.get_experiment_by_name(self.config.registry.experiment)
                               .experiment_id) as run:
-            info = log_apparel_model(folder, self.name, np.stack([runtime.prepare(manifest["image"].iloc[0])]))
+            info = log_apparel_model(folder, self.name, np.stack([runtime.prepare(manifest["image"].iloc[0])]),
+                                     self.config.registry.pip_requirements)
         version = str(info.registered_model_version)
         client = MlflowClient()
         client.set_model_version_tag(self.name, version, "run_id", run.info.run_id)
