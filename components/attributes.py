@@ -7,9 +7,9 @@ def add_attribute_branches(dataset: Input[Dataset], unified: Input[Model], confi
     from pathlib import Path
 
     from apparel.config import config_from_json
-    from apparel.stages.attributes import attributes_stage
+    from apparel.stages.attributes import attributes_stage, attributes_workdir
 
     config = config_from_json(config_json)
-    work = Path(model.path).with_name("attributes-work")
+    work = attributes_workdir(config, Path(dataset.path), Path(unified.path))  # durable: a retry resumes
     trained = attributes_stage(config, Path(dataset.path), Path(unified.path), work)
     shutil.copytree(trained, model.path, dirs_exist_ok=True)

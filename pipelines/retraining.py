@@ -18,8 +18,8 @@ from pipelines.training import training_step
 def build_retraining_pipeline(config: Config):
     settings = config_to_json(config)
     gpu = config.train.use_gpu is True
-    ops = {f.__name__: build(f, config.pipeline) for f in (ingest, check_new_data, finetune_champion, register,
-                                                           build_index, record_failure)}
+    ops = {f.__name__: build(f, config) for f in (ingest, check_new_data, finetune_champion, register,
+                                                  build_index, record_failure)}
 
     @dsl.pipeline(name="apparel-retraining", description="Fine-tune the champion on new data; same gate.")
     def retraining(source: str = "synthetic", adapter: str = "manifest", config_json: str = settings):

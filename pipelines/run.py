@@ -79,7 +79,7 @@ def recurring_run_arguments(config: Config, package: Path, experiment_id: str) -
             "description": "Retrain when the catalog changed; the gate decides promotion.",
             "cron_expression": config.pipeline.retrain_cron, "pipeline_package_path": str(package),
             "params": {"source": config.data.source, "adapter": config.data.adapter}, "max_concurrency": 1,
-            "no_catchup": True, "enabled": True}
+            "no_catchup": True, "enabled": True, "service_account": config.pipeline.service_account}
 
 
 def submit(config: Config, schedule: bool, client=None) -> dict[str, str]:
@@ -93,7 +93,8 @@ def submit(config: Config, schedule: bool, client=None) -> dict[str, str]:
     training = compile_pipeline("training", config, COMPILED / "submitted-training.yaml")
     run = client.create_run_from_pipeline_package(str(training), arguments={"source": config.data.source,
                                                                            "adapter": config.data.adapter},
-                                                 experiment_name="apparel", namespace=config.pipeline.namespace)
+                                                 experiment_name="apparel", namespace=config.pipeline.namespace,
+                                                 service_account=config.pipeline.service_account)
     submitted = {"run_id": run.run_id}
     if schedule:
         retraining = compile_pipeline("retraining", config, COMPILED / "submitted-retraining.yaml")

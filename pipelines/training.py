@@ -15,7 +15,8 @@ from components.train_specialist import train_specialist
 
 
 def training_step(task: dsl.PipelineTask, config: Config, gpu: bool) -> dsl.PipelineTask:
-    """Resources, retries and caching of a training step; the cluster reads them, the local runner skips them."""
+    """Resources, retries and caching of a training step; the cluster reads them, the local runner skips them.
+    ``gpu``: the step's own pod trains on one. Ray Train steps get theirs from Ray (a RayJob on a cluster)."""
     task.set_cpu_limit(config.pipeline.specialist_cpu).set_memory_limit(config.pipeline.specialist_memory)
     task.set_retry(config.pipeline.retries)
     if gpu:
@@ -24,8 +25,8 @@ def training_step(task: dsl.PipelineTask, config: Config, gpu: bool) -> dsl.Pipe
 def build_training_pipeline(config: Config):
     settings = config_to_json(config)
     gpu = config.train.use_gpu is True
-    ops = {f.__name__: build(f, config.pipeline) for f in (ingest, train_specialist, distill, add_attribute_branches,
-                                                           evaluate, register, build_index, record_failure)}
+    ops = {f.__name__: build(f, config) for f in (ingest, train_specialist, distill, add_attribute_branches,
+                                                  evaluate, register, build_index, record_failure)}
     @dsl.pipeline(name="apparel-training", description="Specialists, unified model, attributes, gate, index.")
     def training(source: str = "synthetic", adapter: str = "manifest", verticals: list = [],  # noqa: B006
                  epochs: int = 0, distill_epochs: int = 0, config_json: str = settings):
@@ -35,10 +36,11 @@ def build_training_pipeline(config: Config):
             with dsl.ParallelFor(data.outputs["Output"], parallelism=config.pipeline.parallelism) as vertical:
                 specialist = training_step(ops["train_specialist"](
                     dataset=data.outputs["dataset"], vertical=vertical, epochs=epochs, config_json=config_json),
-                    config, gpu)
+                    config, gpu=False)
             unified = training_step(ops["distill"](dataset=data.outputs["dataset"],
                                                    specialists=dsl.Collected(specialist.outputs["model"]),
-                                                   epochs=distill_epochs, config_json=config_json), config, gpu)
+                                                   epochs=distill_epochs, config_json=config_json), config,
+                                    gpu=False)
             branches = training_step(ops["add_attribute_branches"](
                 dataset=data.outputs["dataset"], unified=unified.outputs["model"], config_json=config_json),
                 config, gpu)

@@ -123,20 +123,26 @@ class RegistryConfig(Section):
 
 class PipelineConfig(Section):
     kfp_host: str = Field("", description="KFP API endpoint for `apparel pipeline submit`.")
-    base_image: str = Field("ghcr.io/example/apparel:0.1.0", description="Image the components run in on a cluster "
-                            "(the project installed); the local runner uses this Python instead.")
+    base_image: str = Field("ghcr.io/apparel-mlops/apparel:0.1.0", description="The project's image (`Dockerfile`): "
+                            "KFP steps and RayJob pods run in it on a cluster; the local runner uses this Python.")
     images: dict[str, str] = Field(default_factory=dict, description="Per-component image overrides, by name.")
     parallelism: int = Field(2, description="Specialists trained at once by the pipeline's ParallelFor.")
-    specialist_cpu: str = Field("2", description="CPU limit of a specialist training step.")
-    specialist_memory: str = Field("8G", description="Memory limit of a specialist training step.")
+    specialist_cpu: str = Field("2", description="CPU limit of a training step's pod.")
+    specialist_memory: str = Field("8G", description="Memory limit of a training step's pod.")
     retries: int = Field(2, description="Retries of training steps (a retried step resumes its checkpoint).")
     pipeline_root: Path = Field(Path("runs/pipeline"), description="Where the local runner keeps artefacts.")
     log_dir: Path = Field(Path("runs/logs"), description="Where a local pipeline run writes its full log (kfp, "
                           "Ray, frameworks); the terminal shows one line per step.")
     retrain_cron: str = Field("0 0 3 * * 1", description="Cron (with seconds) of scheduled retraining.")
-    namespace: str = "apparel"
-    ray_image: str = "rayproject/ray:2.40.0-py311"
-    ray_gpu_workers: int = 1
+    namespace: str = Field("apparel", description="Namespace of the pipeline's pods and RayJobs.")
+    service_account: str = Field("apparel-pipeline", description="ServiceAccount runs use (may create and "
+                                 "watch rayjobs.ray.io).")
+    pvc_name: str = Field("apparel-data", description="Shared PVC mounted at `data.root` by every step and "
+                          "RayJob pod on a cluster.")
+    ray_head_cpu: str = Field("1", description="CPU of a RayJob's head pod (it runs no training worker).")
+    ray_head_memory: str = Field("4Gi", description="Memory of a RayJob's head pod.")
+    ray_worker_memory: str = Field("8Gi", description="Memory of each RayJob worker pod (one Ray Train worker; "
+                                   "its CPUs and GPU follow train.cpus_per_worker and train.use_gpu).")
 
 
 class ServingConfig(Section):

@@ -13,6 +13,7 @@ from apparel.train.embedding_job import make_job
 from pipelines.run import COMPILED, PIPELINES, compile_pipeline, recurring_run_arguments, submit
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "shared" / "schemas" / "kuberay"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 @pytest.mark.parametrize("name", list(PIPELINES))
@@ -41,38 +42,79 @@ def test_ir_carries_exit_handler_retries_resources_caching_and_parallelism() -> 
     executors = ir["deploymentSpec"]["executors"]
     resources = executors["exec-train-specialist"]["container"]["resources"]
     assert resources["cpuLimit"] == 2.0 and resources["memoryLimit"] == 8.0
-    assert executors["exec-ingest"]["container"]["image"] == "ghcr.io/example/apparel:0.1.0"
+    assert executors["exec-ingest"]["container"]["image"] == "ghcr.io/apparel-mlops/apparel:0.1.0"
 
 
 def test_gpu_and_per_component_images_come_from_config(tmp_path: Path) -> None:
     config = load_config(environ={"APPAREL__TRAIN__USE_GPU": "true",
                                   "APPAREL__PIPELINE__IMAGES": '{"train_specialist": "registry/gpu:1"}'})
     ir = next(yaml.safe_load_all(compile_pipeline("training", config, tmp_path / "t.yaml").read_text()))
-    container = ir["deploymentSpec"]["executors"]["exec-train-specialist"]["container"]
-    assert container["image"] == "registry/gpu:1"
-    assert container["resources"]["accelerator"]["resourceCount"] == "1"
+    executors = ir["deploymentSpec"]["executors"]
+    assert executors["exec-train-specialist"]["container"]["image"] == "registry/gpu:1"
+    assert executors["exec-add-attribute-branches"]["container"]["resources"]["accelerator"]["resourceCount"] == "1"
 
 
 def crd_schema(kind_file: str) -> dict:
-    crd = yaml.safe_load((SCHEMAS / kind_file).read_text())
+    if not (SCHEMAS / kind_file).is_file():
+        pytest.skip("../shared/schemas/kuberay is absent")
+    crd = yaml.load((SCHEMAS / kind_file).read_text(), Loader=yaml.CSafeLoader)  # 3 MB: the C loader
     return next(v for v in crd["spec"]["versions"] if v["name"] == "v1")["schema"]["openAPIV3Schema"]
 
 
-def test_rayjob_manifest_is_valid_against_the_kuberay_crd(tmp_path: Path) -> None:
-    if not (SCHEMAS / "ray.io_rayjobs.yaml").is_file():
-        pytest.skip("../shared/schemas/kuberay is absent")
+@pytest.mark.parametrize("config_file", ["cluster.yaml", None])
+def test_rayjob_manifest_is_valid_against_the_kuberay_crd(config_file: str | None, tmp_path: Path) -> None:
     import jsonschema
 
-    config = load_config(Path(__file__).resolve().parents[2] / "configs" / "cluster.yaml", environ={})
+    overrides = {} if config_file else {"APPAREL__MODE": "cluster", "APPAREL__DATA__ROOT": "/data"}
+    config = load_config(CONFIGS / config_file if config_file else None, environ=overrides)
     job = make_job(config, "specialist-tops-0123456789abcdef", tmp_path, ["tops"], "triplet")
-    manifest = rayjob_manifest(config, job, Path("/mnt/data/ray"))
-    jsonschema.validate(manifest, crd_schema("ray.io_rayjobs.yaml"))
-    assert manifest["metadata"]["name"] == "specialist-tops-0123456789abcdef"
-    worker = manifest["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
-    assert worker["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    manifest = rayjob_manifest(config, job, Path(config.data.root) / "ray", "pod-uid")
+    validator = jsonschema.Draft7Validator(crd_schema("ray.io_rayjobs.yaml"))
+    validator.validate(manifest)
+    assert manifest["metadata"]["name"].startswith("specialist-tops-0123456789abcdef-")
     broken = {**manifest, "spec": {**manifest["spec"], "shutdownAfterJobFinishes": "yes"}}
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(broken, crd_schema("ray.io_rayjobs.yaml"))
+        validator.validate(broken)
+
+
+def cluster_ir(name: str, tmp_path: Path) -> tuple[dict, dict]:
+    """The pipeline compiled with configs/cluster.yaml: (pipeline spec, kubernetes platform spec)."""
+    config = load_config(CONFIGS / "cluster.yaml", environ={})
+    documents = list(yaml.safe_load_all(compile_pipeline(name, config, tmp_path / f"{name}.yaml").read_text()))
+    return documents[0], documents[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+
+
+@pytest.mark.parametrize("name", list(PIPELINES))
+def test_cluster_ir_mounts_the_pvc_runs_the_image_as_non_root_and_installs_nothing(name: str,
+                                                                                  tmp_path: Path) -> None:
+    ir, platform = cluster_ir(name, tmp_path)
+    executors = ir["deploymentSpec"]["executors"]
+    assert set(platform) == set(executors)  # every step
+    for executor, container in ((k, v["container"]) for k, v in executors.items()):
+        (mount,) = platform[executor]["pvcMount"]
+        assert (mount["constant"], mount["mountPath"]) == ("apparel-data", "/data"), executor
+        assert platform[executor]["securityContext"]["runAsNonRoot"] is True
+        assert container["image"] == "ghcr.io/apparel-mlops/apparel:0.1.0-gpu"
+        assert "pip install" not in " ".join(container["command"]), f"{executor} installs packages at start-up"
+
+
+def test_cluster_ir_gives_gpus_to_steps_that_train_in_their_pod_and_retries_training(tmp_path: Path) -> None:
+    ir, _ = cluster_ir("training", tmp_path)
+    executors = ir["deploymentSpec"]["executors"]
+    accelerator = {k: v["container"].get("resources", {}).get("accelerator") for k, v in executors.items()}
+    assert accelerator["exec-add-attribute-branches"]["resourceType"] == "nvidia.com/gpu"
+    assert accelerator["exec-add-attribute-branches"]["resourceCount"] == "1"
+    # Ray Train steps only submit and wait on a RayJob, whose worker pods hold the GPUs.
+    assert accelerator["exec-train-specialist"] is None and accelerator["exec-distill"] is None
+    handler = ir["components"]["comp-exit-handler-1"]["dag"]["tasks"]
+    assert handler["distill"]["retryPolicy"]["maxRetryCount"] == 2
+    assert handler["add-attribute-branches"]["retryPolicy"]["maxRetryCount"] == 2
+    loop = next(t for t in handler.values() if "iteratorPolicy" in t)
+    specialist = ir["components"][loop["componentRef"]["name"]]["dag"]["tasks"]["train-specialist"]
+    assert specialist["retryPolicy"]["maxRetryCount"] == 2
+    retraining, _ = cluster_ir("retraining", tmp_path)
+    finetune = retraining["deploymentSpec"]["executors"]["exec-finetune-champion"]["container"]
+    assert finetune["resources"]["accelerator"]["resourceCount"] == "1"
 
 
 def test_recurring_run_arguments_and_submit_needs_a_host(tmp_path: Path) -> None:
@@ -82,6 +124,7 @@ def test_recurring_run_arguments_and_submit_needs_a_host(tmp_path: Path) -> None
     assert arguments["pipeline_package_path"].endswith("retraining.yaml")
     assert arguments["experiment_id"] == "exp-1" and arguments["max_concurrency"] == 1
     assert arguments["params"] == {"source": "synthetic", "adapter": "manifest"}
+    assert arguments["service_account"] == "apparel-pipeline"  # the account allowed to create RayJobs
     with pytest.raises(ValueError, match="kfp_host is empty"):
         submit(load_config(environ={}), schedule=True)
 
@@ -104,3 +147,9 @@ def test_ingest_component_through_its_python_func(tmp_path: Path) -> None:
     assert (tmp_path / "dataset" / "manifest.csv").is_file() and dataset.metadata["images"] == 30
     with pytest.raises(ValueError, match="none of"):
         component.python_func("synthetic", "manifest", ["hats"], config_to_json(config), dataset, report)
+
+
+def test_cluster_mode_needs_an_absolute_data_root_to_mount_the_pvc_at(tmp_path: Path) -> None:
+    config = load_config(environ={"APPAREL__MODE": "cluster"})  # data.root stays the laptop's runs/data
+    with pytest.raises(ValueError, match="absolute data.root"):
+        compile_pipeline("training", config, tmp_path / "t.yaml")

@@ -54,7 +54,7 @@ def assert_quiet(workdir: Path, result: subprocess.CompletedProcess) -> None:
     assert len(epochs) == len(set(epochs)), epochs
     log = full_log(workdir, result)
     assert "\x1b[" not in log and "Could not load library with AVX" not in log
-    assert "Executing task 'ingest'" in log
+    assert "Running pipeline: 'apparel-training'" in log
 
 
 def registered_versions(workdir: Path) -> int:

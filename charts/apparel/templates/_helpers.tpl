@@ -82,6 +82,9 @@ name are forced (RBAC is granted in the release namespace; pods mount the chart'
 {{- if include "apparel.configHas" (list . "pipeline" "pvc_name") }}
 {{- $_ := set $forced.pipeline "pvc_name" (include "apparel.pvcName" .) }}
 {{- end }}
+{{- if include "apparel.configHas" (list . "pipeline" "service_account") }}
+{{- $_ := set $forced.pipeline "service_account" (printf "%s-pipeline" (include "apparel.fullname" .)) }}
+{{- end }}
 {{- toYaml (mergeOverwrite $derived (deepCopy .Values.config) $forced) }}
 {{- end }}
 

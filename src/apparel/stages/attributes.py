@@ -18,6 +18,17 @@ def train_frame_tensors(config: Config, dataset: Dataset, image_size: int):
     return frame, load_images(frame["image"].tolist(), image_size)
 
 
+def attributes_workdir(config: Config, dataset_root: Path, unified_dir: Path) -> Path:
+    """Durable work folder of one attribute training (the shared PVC on a cluster), keyed by what it
+    trains on, so a retried step resumes after the last saved branch instead of starting over."""
+    import hashlib
+
+    digest = hashlib.sha256((Path(unified_dir) / "weights.pt").read_bytes())
+    digest.update(config.train.model_dump_json().encode())
+    version = Dataset.load(dataset_root).info.version
+    return Path(config.data.root).resolve() / "attributes" / f"{version}-{digest.hexdigest()[:12]}"
+
+
 def attributes_stage(config: Config, dataset_root: Path, unified_dir: Path, out_dir: Path,
                      attributes: list[str] | None = None) -> Path:
     """Progressive branches on the unified model; resumes after the last branch it saved."""
@@ -26,23 +37,26 @@ def attributes_stage(config: Config, dataset_root: Path, unified_dir: Path, out_
     from apparel.models.attributes import ApparelNet, from_embedding
     from apparel.models.embedding import EmbeddingNet
     from apparel.train.attributes import attribute_specs, encode_targets, schedule_from, train_progressive
+    from apparel.train.device import training_device
     from apparel.train.loop import embed
 
+    device = training_device(config.train.use_gpu)
     dataset = Dataset.load(dataset_root)
     specs = attribute_specs(dataset, attributes or dataset.info.attributes)
     partial, final = out_dir / "partial", out_dir / "model"
-    unified = EmbeddingNet.load(unified_dir)
+    unified = EmbeddingNet.load(unified_dir).to(device)
     model = from_embedding(unified, config.train.attribute_width, config.train.attribute_attention)
     if (partial / "spec.json").is_file():
         model = ApparelNet.load(partial)
         print(f"[attributes] resuming with branches: {', '.join(model.branches)}")
+    model.to(device)  # the training loop follows the model's device, batch by batch
     todo = [s for s in specs if s.name not in model.branches]
     frame, images = train_frame_tensors(config, dataset, unified.spec.image_size)
     schedule = schedule_from(config.train)
     anchor = None if schedule.freeze_base else torch.from_numpy(embed(unified, images))
     train_progressive(model, todo, images, encode_targets(frame, specs), schedule, anchor,
                       on_branch=lambda m: m.save(partial))
-    model.save(final)
+    model.cpu().save(final)
     return final
 
 

@@ -37,13 +37,15 @@ def finetune_stage(config: Config, dataset_root: Path, champion_dir: Path, out_d
     """Retraining: continue from the champion on the new data (triplet on the embedding, masked
     attribute losses, an L2 pull towards the champion's embedding so retrieval does not drift)."""
     from apparel.models.attributes import ApparelNet
+    from apparel.train.device import training_device
     from apparel.train.finetune import finetune
 
+    device = training_device(config.train.use_gpu)
     dataset = Dataset.load(dataset_root)
-    model = ApparelNet.load(champion_dir)
+    model = ApparelNet.load(champion_dir).to(device)
     frame, images = train_frame_tensors(config, dataset, model.spec.base.image_size)
     finetune(model, frame, images, config)
-    model.save(out_dir)
+    model.cpu().save(out_dir)
     return out_dir
 
 

@@ -31,18 +31,12 @@ def specialists_in(folder: Path) -> dict[str, Path]:
 def specialist_stage(config: Config, dataset_root: Path, vertical: str, out: Path, epochs: int = 0
                      ) -> dict[str, float]:
     """One vertical's specialist: local Ray here, a KubeRay RayJob in cluster mode."""
+    from apparel.kuberay import run_training
     from apparel.models.embedding import EmbeddingNet
-    from apparel.train.embedding_job import make_job, run_embedding_job
+    from apparel.train.embedding_job import make_job
 
     config = with_epochs(config, epochs)
     dataset = Dataset.load(dataset_root)
     job = make_job(config, f"specialist-{vertical}-{dataset.info.version}", dataset_root, [vertical], "triplet")
-    storage = Path(config.data.root).resolve() / "ray"
-    if config.mode == "cluster":
-        from apparel.kuberay import run_rayjob
-
-        model_dir = run_rayjob(config, job, storage)
-    else:
-        model_dir = run_embedding_job(job, config, storage)
-    copy_model(model_dir, out)
+    copy_model(run_training(job, config, Path(config.data.root).resolve() / "ray"), out)
     return val_scores(config, dataset, {vertical: EmbeddingNet.load(out)})

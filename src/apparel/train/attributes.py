@@ -122,13 +122,14 @@ def train_heads(model: nn.Module, specs: list[AttributeSpec], images: torch.Tens
     trainable.train()
     if not train_base:
         model.base.eval()
+    device = next(model.parameters()).device  # the stage put the model on its pod's GPU (or the CPU)
     total = 0.0
     for _ in range(steps):
         batch = torch.from_numpy(rng.choice(len(images), min(schedule.batch_size, len(images)), replace=False))
-        embedding, logits = model.forward_logits(normalize(augment(images[batch])))
-        loss = sum(losses[s.name](logits[s.name], targets[s.name][batch]) for s in specs)
+        embedding, logits = model.forward_logits(normalize(augment(images[batch].to(device))))
+        loss = sum(losses[s.name](logits[s.name], targets[s.name][batch].to(device)) for s in specs)
         if anchor is not None and train_base:
-            loss = loss + schedule.embedding_weight * (embedding - anchor[batch]).pow(2).sum(1).mean()
+            loss = loss + schedule.embedding_weight * (embedding - anchor[batch].to(device)).pow(2).sum(1).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -17,7 +17,7 @@ from apparel.config import Config
 from apparel.data.dataset import load_images
 from apparel.data.manifest import Dataset
 from apparel.models.embedding import EmbeddingNet
-from apparel.train.embedding_job import job_frame, make_job, run_embedding_job
+from apparel.train.embedding_job import job_frame, make_job
 from apparel.train.loop import embed
 
 
@@ -47,7 +47,9 @@ def teacher_embeddings(frame, specialists: dict[str, Path]) -> torch.Tensor:
 
 
 def distill_unified(config: Config, dataset_root: Path, specialists: dict[str, Path], out_dir: Path) -> Path:
-    """Trains the unified student on Ray Train; returns its model folder."""
+    """Trains the unified student on Ray Train (a RayJob in cluster mode); returns its model folder."""
+    from apparel.kuberay import run_training
+
     out_dir.mkdir(parents=True, exist_ok=True)
     key = _teachers_key(dataset_root, specialists)
     cache = out_dir / f"teachers-{key}.pt"
@@ -56,7 +58,7 @@ def distill_unified(config: Config, dataset_root: Path, specialists: dict[str, P
     job = make_job(distill_config, f"unified-{key}", dataset_root, sorted(specialists), "regress", cache)
     if not cache.is_file():
         torch.save({"train": teacher_embeddings(job_frame(job, "train"), specialists)}, cache)
-    model = run_embedding_job(job, distill_config, out_dir / "ray")
+    model = run_training(job, distill_config, out_dir / "ray")
     target = out_dir / "model"
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(model, target)

@@ -178,7 +178,8 @@ def fit_in_process(job: EmbeddingJob) -> EmbeddingNet:
 
 
 def ensure_ray(config: Config) -> None:
-    """Local Ray sized for small machines; on a cluster RAY_ADDRESS points at the head."""
+    """Local Ray sized for small machines; RAY_ADDRESS (set inside a RayJob) joins that cluster instead.
+    A cluster-mode process without one is a KFP step: its Ray Train runs go out as RayJobs (apparel.kuberay)."""
     import ray
 
     if ray.is_initialized():
@@ -187,9 +188,12 @@ def ensure_ray(config: Config) -> None:
     os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_memory_usage_threshold", "0.98")  # small hosts: don't kill the trainer early
-    if os.environ.get("RAY_ADDRESS") or config.mode == "cluster":
-        ray.init(address=os.environ.get("RAY_ADDRESS", "auto"), log_to_driver=True)
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=True)
         return
+    if config.mode == "cluster":
+        raise RuntimeError("cluster mode: Ray Train runs go out as KubeRay RayJobs (apparel.kuberay.run_training); "
+                           "this process has no Ray cluster to join (RAY_ADDRESS is unset)")
     # The dashboard also serves the state API that Ray Train's placement-group cleaner polls.
     ray.init(num_cpus=os.cpu_count(), object_store_memory=256 * 1024**2, include_dashboard=True,
              dashboard_host="127.0.0.1",
@@ -204,9 +208,17 @@ def resolve_gpu(setting: bool | str) -> bool:
     return ray.cluster_resources().get("GPU", 0) > 0
 
 
+def scaling_config(train: TrainConfig, use_gpu: bool):
+    """Ray Train's workers for a run; a RayJob's worker group is sized from the same object (apparel.kuberay)."""
+    from ray.train import ScalingConfig
+
+    per_worker = {"CPU": train.cpus_per_worker, **({"GPU": 1} if use_gpu else {})}
+    return ScalingConfig(num_workers=train.num_workers, use_gpu=use_gpu, resources_per_worker=per_worker)
+
+
 def run_embedding_job(job: EmbeddingJob, config: Config, storage: Path) -> Path:
     """Runs (or resumes) one training run; returns the folder of the model it ended with."""
-    from ray.train import CheckpointConfig, RunConfig, ScalingConfig
+    from ray.train import CheckpointConfig, RunConfig
     from ray.train.torch import TorchTrainer
 
     ensure_ray(config)
@@ -214,8 +226,7 @@ def run_embedding_job(job: EmbeddingJob, config: Config, storage: Path) -> Path:
     trainer = TorchTrainer(
         train_worker,
         train_loop_config=asdict(job),
-        scaling_config=ScalingConfig(num_workers=train.num_workers, use_gpu=resolve_gpu(train.use_gpu),
-                                     resources_per_worker={"CPU": train.cpus_per_worker}),
+        scaling_config=scaling_config(train, resolve_gpu(train.use_gpu)),
         run_config=RunConfig(name=job.name, storage_path=str(storage.resolve()),
                              checkpoint_config=CheckpointConfig(num_to_keep=train.checkpoints_to_keep)),
     )

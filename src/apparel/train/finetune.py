@@ -31,13 +31,14 @@ def finetune(model: ApparelNet, frame: pd.DataFrame, images: torch.Tensor, confi
     optimizer = torch.optim.AdamW(model.parameters(), lr=train.finetune_lr, weight_decay=train.weight_decay)
     sampler = PKSampler(codes.numpy(), train.batch_p, train.batch_k, seed=train.seed,
                         batches=train.steps_per_epoch * train.epochs)
+    device = next(model.parameters()).device  # the stage put the model on its pod's GPU (or the CPU)
     model.train()
     for step, batch in enumerate(sampler):
         index = rows[batch]
-        embedding, logits = model.forward_logits(normalize(augment(images[index])))
-        pull = (embedding - anchor[index]).pow(2).sum(1).mean()
-        loss = triplet(embedding, codes[batch]) + train.finetune_embedding_weight * pull
-        loss = loss + sum(losses[s.name](logits[s.name], targets[s.name][index]) for s in specs)
+        embedding, logits = model.forward_logits(normalize(augment(images[index].to(device))))
+        pull = (embedding - anchor[index].to(device)).pow(2).sum(1).mean()
+        loss = triplet(embedding, codes[batch].to(device)) + train.finetune_embedding_weight * pull
+        loss = loss + sum(losses[s.name](logits[s.name], targets[s.name][index].to(device)) for s in specs)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from apparel.train.embedding_job import EmbeddingJob, run_embedding_job
 
 
 def main(payload: str) -> None:
+    os.environ.setdefault("RAY_ADDRESS", "auto")  # the RayJob's own cluster, whose head runs this driver
     spec = json.loads(base64.b64decode(payload))
     config = Config.model_validate(spec["config"])
     job = EmbeddingJob(**spec["job"])
