@@ -171,7 +171,7 @@ class IndexConfig(Section):
     ivfpq_min_size: int = Field(5_000_000, description="From this many images on, the approximate index is "
                                 "IVF-PQ (compressed, for memory) instead of HNSW.")
     hnsw_factory: str = Field("HNSW32", description="faiss.index_factory string of the HNSW index.")
-    hnsw_build: dict[str, int] = Field(default_factory=lambda: {"efConstruction": 80},
+    hnsw_build: dict[str, int] = Field(default_factory=lambda: {"efConstruction": 40},
                                        description="HNSW build parameters.")
     hnsw_search: dict[str, int] = Field(default_factory=lambda: {"efSearch": 64},
                                         description="HNSW search parameters (benchmarks/search.py tunes them).")
