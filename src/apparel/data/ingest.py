@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from PIL import Image
 
 from apparel.config import DataConfig
 from apparel.data.adapters import RawCatalog
+from apparel.data.decode import ImageError, open_rgb
 from apparel.data.manifest import Dataset, DatasetInfo
 
 SPLITS = ("train", "val", "test")
@@ -43,21 +42,9 @@ def check_image(path: str | None, max_pixels: int) -> ImageCheck:
         return ImageCheck(None, "empty file")
     digest = hashlib.sha256(data).hexdigest()
     try:
-        with Image.open(file) as image:
-            width, height = image.size
-            if width * height > max_pixels:
-                return ImageCheck(digest, f"decompression bomb: declared {width}x{height} = {width * height:,} pixels "
-                                          f"> data.max_image_pixels {max_pixels:,}")
-            image.load()
-            image.convert("RGB")  # CMYK, RGBA, palette and greyscale all become RGB here
-    except Image.DecompressionBombError as error:  # over Pillow's own limit: quote ours, the one users set
-        declared = re.search(r"\((\d+) pixels\)", str(error))
-        size = f"declared {int(declared.group(1)):,} pixels " if declared else ""
-        return ImageCheck(digest, f"decompression bomb: {size}> data.max_image_pixels {max_pixels:,}")
-    except (Image.UnidentifiedImageError, SyntaxError):
-        return ImageCheck(digest, "not an image")
-    except (OSError, ValueError) as error:
-        return ImageCheck(digest, f"unreadable: {error}")
+        open_rgb(data, max_pixels)
+    except ImageError as error:
+        return ImageCheck(digest, str(error))
     return ImageCheck(digest, None)
 
 
