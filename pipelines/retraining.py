@@ -36,6 +36,8 @@ def build_retraining_pipeline(config: Config):
                                              config_json=config_json)
                 registered.set_caching_options(False)
                 ops["build_index"](dataset=data.outputs["dataset"], model=tuned.outputs["model"],
-                                   config_json=config_json).after(registered)
+                                   version=registered.outputs["version"],
+                                   decision=registered.outputs["decision"],
+                                   config_json=config_json).set_caching_options(False)  # logs to the registry
 
     return retraining

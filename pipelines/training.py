@@ -48,5 +48,6 @@ def build_training_pipeline(config: Config):
                                          baselines=scores.outputs["baselines"], config_json=config_json)
             registered.set_caching_options(False)  # a registry write is never a cache hit
             ops["build_index"](dataset=data.outputs["dataset"], model=branches.outputs["model"],
-                               config_json=config_json).after(registered)
+                               version=registered.outputs["version"], decision=registered.outputs["decision"],
+                               config_json=config_json).set_caching_options(False)  # logs to the registry
     return training

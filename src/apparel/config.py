@@ -149,6 +149,25 @@ class MonitoringConfig(Section):
     seed: int = 0
 
 
+class IndexConfig(Section):
+    exact_max_size: int = Field(50_000, description="Catalogs up to this many images are searched exactly "
+                                "(flat inner product); larger ones get an approximate index.")
+    ivfpq_min_size: int = Field(5_000_000, description="From this many images on, the approximate index is "
+                                "IVF-PQ (compressed, for memory) instead of HNSW.")
+    hnsw_factory: str = Field("HNSW32", description="faiss.index_factory string of the HNSW index.")
+    hnsw_build: dict[str, int] = Field(default_factory=lambda: {"efConstruction": 80},
+                                       description="HNSW build parameters.")
+    hnsw_search: dict[str, int] = Field(default_factory=lambda: {"efSearch": 64},
+                                        description="HNSW search parameters (benchmarks/search.py tunes them).")
+    ivfpq_factory: str = Field("IVF16384,PQ32", description="faiss.index_factory string of the IVF-PQ index.")
+    ivfpq_search: dict[str, int] = Field(default_factory=lambda: {"nprobe": 64}, description="IVF-PQ search "
+                                         "parameters.")
+    train_sample: int = Field(500_000, description="Vectors an IVF index's k-means trains on, at most.")
+    vertical_k: int = Field(10, description="Neighbours whose majority vertical is an image's predicted vertical.")
+    use_gpu: bool | Literal["auto"] = Field("auto", description="faiss on GPU (faiss-gpu builds): true, false or "
+                                            "auto-detect. HNSW has no GPU version and stays on CPU.")
+
+
 class Config(Section):
     mode: Literal["local", "cluster"] = "local"
     data: DataConfig = DataConfig()
@@ -157,6 +176,7 @@ class Config(Section):
     registry: RegistryConfig = RegistryConfig()
     pipeline: PipelineConfig = PipelineConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    index: IndexConfig = IndexConfig()
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -1,23 +1,54 @@
-"""Index stage: the similar-item search index over the catalog."""
+"""Index stage: the champion's similar-item search index over the whole catalog, logged with its version."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from apparel.config import Config
 from apparel.data.manifest import Dataset
 
+OUTCOME_FILE = "outcome.json"
 
-def index_stage(config: Config, dataset_root: Path, model_dir: Path, out_dir: Path) -> Path:
-    """The similar-item search index over the whole catalog: faiss index + the row each id means."""
+
+def index_stage(config: Config, dataset_root: Path, model_dir: Path, out_dir: Path, version: str, decision: str,
+                log=print) -> dict:
+    """Builds the index for ``version`` when the gate made it champion and logs it under ``index/`` of the
+    version's MLflow run; a challenger gets none (the champion's index keeps serving). Writes the index
+    (when built) and ``outcome.json`` (what happened, in one line) to ``out_dir``."""
+    from apparel.registry.aliases import CHAMPION
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if decision != CHAMPION:
+        outcome = {"version": version, "decision": decision, "built": False,
+                   "message": f"v{version} is {decision}, not champion: no index built"}
+    else:
+        outcome = _index_champion(config, dataset_root, model_dir, out_dir, version)
+    (out_dir / OUTCOME_FILE).write_text(json.dumps(outcome, indent=2, sort_keys=True))
+    log(f"index: {outcome['message']}")
+    return outcome
+
+
+def _index_champion(config: Config, dataset_root: Path, model_dir: Path, out_dir: Path, version: str) -> dict:
+    # TODO(serving): embed through the shared inference runtime once it lands, like the service does.
+    from mlflow import MlflowClient
+
     from apparel.evaluation.embeddings import embed_frame
-    from apparel.index import build_index, save_index
+    from apparel.index import build_catalog_index, catalog_rows, log_catalog_index
     from apparel.models.attributes import ApparelNet
+    from apparel.registry.tracking import configure, retry
 
     dataset = Dataset.load(dataset_root)
     model = ApparelNet.load(model_dir)
     embeddings = embed_frame(model.base, dataset.manifest)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_index(build_index(embeddings), str(out_dir / "catalog.faiss"))
-    dataset.manifest[["image", "product_id", "vertical"]].to_csv(out_dir / "ids.csv", index_label="id")
-    return out_dir
+    rows = catalog_rows(dataset.manifest, dataset.info.attributes)
+    name = config.registry.model_name
+    catalog_index = build_catalog_index(embeddings, rows, name, version, config.index)
+    catalog_index.save(out_dir)
+    configure(config.registry)
+    run_id = retry(MlflowClient().get_model_version)(name, version).tags["run_id"]
+    log_catalog_index(catalog_index, run_id)
+    meta = catalog_index.meta
+    return {"version": version, "decision": "champion", "built": True, "run_id": run_id, "factory": meta.factory,
+            "size": meta.size, "message": f"{meta.factory} over {meta.size} images, logged with {name} v{version} "
+                                          f"(run {run_id}, artefacts index/)"}
