@@ -286,3 +286,8 @@ def main() -> None:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         typer.echo(f"error: {message}", err=True)
         sys.exit(1)
+
+
+from apparel.monitoring.cli import app as monitor_app  # noqa: E402 - sub-apps are added at the end
+
+app.add_typer(monitor_app, name="monitor")

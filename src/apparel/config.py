@@ -124,9 +124,10 @@ class MonitoringConfig(Section):
     window_size: int = Field(200, description="Requests per count window.")
     window_minutes: float = Field(0.0, description="Time windows of this many "
                                    "minutes instead of count windows (0: off).")
-    reference_share: float = Field(0.5, description="Share of the reference every window is compared with; the "
-                                   "rest is the calibration pool the null draws come from (disjoint).")
-    max_reference: int = Field(800, description="Cap on the scoring reference (cost grows with its square for MMD).")
+    reference_share: float = Field(0.5, description="Share of the reference (at most `max_reference` images) "
+                                   "every window is compared with; each calibration draw re-splits the reference "
+                                   "into a part of that size and a disjoint window.")
+    max_reference: int = Field(1000, description="Cap on the scoring reference (cost grows with its square for MMD).")
     pca_components: int = Field(0, description="PCA fitted on the reference "
                                 "before scoring (0: off; for wide embeddings).")
     image_stats: bool = Field(True, description="Also test width/height/aspect/brightness/blur with Evidently's "

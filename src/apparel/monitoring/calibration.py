@@ -1,9 +1,8 @@
 """Thresholds from reference-vs-reference draws, at a chosen false-alarm rate.
 
 Evidently's own bootstrap resamples only the reference and over-alarms on small windows. Here each
-draw takes a window-sized sample from the *calibration pool* (a part of the reference the scoring
-reference never contains) and scores it against the scoring reference exactly as a live window is
-scored. Each component (embedding score, each image statistic) is scaled so that 0 is its null median
+draw splits the reference into two disjoint parts, one the size of the live scoring reference and one
+the size of a window, and scores them exactly as a live window is scored. Each component (embedding score, each image statistic) is scaled so that 0 is its null median
 and 1 its own (1 - rate) quantile; the window's score is the largest scaled component, and the
 threshold is the (1 - rate) quantile of that maximum over the draws: one decision, one false-alarm rate.
 """
@@ -68,14 +67,20 @@ def fit_threshold(null_scores: list[dict[str, float]], size: int, rate: float) -
                      dict(zip(names, scale.tolist(), strict=True)), len(null_scores))
 
 
-def calibrate_stream(score: Callable[[np.ndarray], dict[str, float]], pool: np.ndarray, sizes: list[int],
-                     draws: int, rate: float, rng: np.random.Generator) -> dict[int, Threshold]:
-    """``score(rows)`` scores pool rows as a window against the scoring reference; one threshold per
-    size the pool is large enough for."""
+def calibrate_stream(score: Callable[[np.ndarray, np.ndarray], dict[str, float]], rows: np.ndarray,
+                     reference_size: int, sizes: list[int], draws: int, rate: float, rng: np.random.Generator
+                     ) -> dict[int, Threshold]:
+    """``score(window_rows, reference_rows)`` scores one draw. Each draw splits the stream's reference
+    rows afresh into a reference of ``reference_size`` (the live scoring reference's size) and a
+    disjoint window, so the null covers the reference's own sampling too: drawing windows from one
+    fixed pool against one fixed reference under-states the spread and over-alarms on new data."""
     thresholds = {}
     for size in sizes:
-        if len(pool) < MIN_POOL_FACTOR * size:
+        if len(rows) - reference_size < MIN_POOL_FACTOR * size:
             continue
-        nulls = [score(rng.choice(pool, size, replace=False)) for _ in range(draws)]
+        nulls = []
+        for _ in range(draws):
+            order = rng.permutation(rows)
+            nulls.append(score(order[reference_size:reference_size + size], order[:reference_size]))
         thresholds[size] = fit_threshold(nulls, size, rate)
     return thresholds

@@ -1,6 +1,6 @@
 """The reference a window is compared with: the champion's embeddings of its frozen evaluation set,
-their predicted verticals and image statistics, the split into scoring reference and calibration
-pool, the optional PCA, and the calibration. Saved as one folder, logged as an MLflow artefact of
+their predicted verticals and image statistics, which of them form the scoring reference, the
+optional PCA, and the calibration. Saved as one folder, logged as an MLflow artefact of
 the model version's run (``monitoring/reference``).
 """
 
@@ -26,7 +26,7 @@ class Reference:
     embeddings: np.ndarray  # N×D float32, projected when PCA is on
     stats: np.ndarray  # N×5 (apparel.data.image_stats.STAT_COLUMNS)
     verticals: np.ndarray  # N predicted verticals (str)
-    scoring: np.ndarray  # N bool: True = scoring reference, False = calibration pool
+    scoring: np.ndarray  # N bool: True = the scoring reference live windows are compared with
     pca_mean: np.ndarray | None = None
     pca_components: np.ndarray | None = None
     calibration: Calibration | None = None
@@ -40,9 +40,9 @@ class Reference:
     def streams(self) -> list[str]:
         return [OVERALL, *sorted(set(self.verticals.tolist()))]
 
-    def rows(self, stream: str, scoring: bool) -> np.ndarray:
-        """Row ids of the scoring reference (or the pool) of one stream."""
-        chosen = self.scoring == scoring
+    def rows(self, stream: str, scoring: bool | None = None) -> np.ndarray:
+        """Row ids of one stream: all, or only the scoring reference (True) or the rest (False)."""
+        chosen = np.ones(len(self.scoring), dtype=bool) if scoring is None else self.scoring == scoring
         if stream != OVERALL:
             chosen &= self.verticals == stream
         return np.flatnonzero(chosen)
@@ -70,7 +70,7 @@ class Reference:
 
 
 def split(count: int, config: MonitoringConfig, rng: np.random.Generator) -> np.ndarray:
-    """Which rows form the scoring reference (True) and which the calibration pool (False)."""
+    """Which rows form the scoring reference every live window is compared with."""
     order = rng.permutation(count)
     scoring = np.zeros(count, dtype=bool)
     scoring[order[:min(int(count * config.reference_share), config.max_reference)]] = True
@@ -104,14 +104,12 @@ def calibrate(reference: Reference, config: MonitoringConfig, rng: np.random.Gen
     thresholds = {}
     streams = reference.streams() if config.per_vertical else [OVERALL]
     for stream in streams:
-        ref_rows = reference.rows(stream, scoring=True)
-        ref_embeddings, ref_stats = reference.embeddings[ref_rows], reference.stats[ref_rows]
+        def score(window: np.ndarray, ref: np.ndarray) -> dict[str, float]:
+            stats = (reference.stats[window], reference.stats[ref]) if config.image_stats else (None, None)
+            return window_scores(method, reference.embeddings[window], reference.embeddings[ref], *stats)
 
-        def score(rows: np.ndarray, ref_embeddings=ref_embeddings, ref_stats=ref_stats) -> dict[str, float]:
-            stats = (reference.stats[rows], ref_stats) if config.image_stats else (None, None)
-            return window_scores(method, reference.embeddings[rows], ref_embeddings, *stats)
-
-        by_size = calibrate_stream(score, reference.rows(stream, scoring=False), config.window_sizes,
+        rows = reference.rows(stream)
+        by_size = calibrate_stream(score, rows, len(reference.rows(stream, scoring=True)), config.window_sizes,
                                    config.calibration_draws, config.false_alarm_rate, rng)
         if by_size:
             thresholds[stream] = by_size
