@@ -135,6 +135,8 @@ class MonitoringConfig(Section):
     per_vertical: bool = Field(True, description="Score windows per predicted vertical as well as overall.")
     debounce: int = Field(3, description="Consecutive alarming windows before a drift event is declared.")
     cooldown_windows: int = Field(10, description="Windows after an event during which no new event starts.")
+    alarm_reports: bool = Field(True, description="A full Evidently HTML report (EmbeddingsDrift with its t-SNE "
+                                "plot, column drift) for the first alarming window of each run of alarms.")
     report_every: int = Field(0, description="Also write a full Evidently "
                               "HTML report every N windows (0: alarming windows only).")
     folder: Path = Field(Path("runs/monitoring"), description="State, events, reports and the Evidently workspace.")

@@ -40,7 +40,8 @@ def sample(rng: np.random.Generator, count: int, shift: float = 0.0, square: boo
 def monitoring_settings(folder: Path, **overrides) -> MonitoringConfig:
     values = {"folder": folder, "request_log_dir": folder / "requests", "calibration_draws": 60,
               "window_sizes": [50, 100], "window_size": 100, "max_reference": 400, "false_alarm_rate": 0.02,
-              "debounce": 2, "cooldown_windows": 5, **overrides}
+              "debounce": 2, "cooldown_windows": 5, "alarm_reports": False,
+              **overrides}
     return MonitoringConfig(**values)
 
 

@@ -49,7 +49,8 @@ def test_reference_and_calibration_survive_save_and_load(calibrated, tmp_path):
     reference, settings = calibrated
     loaded = Reference.load(reference.save(tmp_path / "ref"))
     assert loaded.calibration.to_dict() == reference.calibration.to_dict()
-    assert np.array_equal(loaded.embeddings, reference.embeddings) and list(loaded.verticals) == list(reference.verticals)
+    assert np.array_equal(loaded.embeddings, reference.embeddings)
+    assert list(loaded.verticals) == list(reference.verticals)
     assert isinstance(Calibration.from_dict(reference.calibration.to_dict()), Calibration)
 
 

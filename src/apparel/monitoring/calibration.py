@@ -2,9 +2,10 @@
 
 Evidently's own bootstrap resamples only the reference and over-alarms on small windows. Here each
 draw splits the reference into two disjoint parts, one the size of the live scoring reference and one
-the size of a window, and scores them exactly as a live window is scored. Each component (embedding score, each image statistic) is scaled so that 0 is its null median
-and 1 its own (1 - rate) quantile; the window's score is the largest scaled component, and the
-threshold is the (1 - rate) quantile of that maximum over the draws: one decision, one false-alarm rate.
+the size of a window, and scores them exactly as a live window is scored. Each component (embedding
+score, each image statistic) is scaled so that 0 is its null median and 1 its own (1 - rate)
+quantile; the window's score is the largest scaled component, and the threshold is the (1 - rate)
+quantile of that maximum over the draws: one decision, one false-alarm rate.
 """
 
 from __future__ import annotations

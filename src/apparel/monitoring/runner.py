@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 from apparel.config import Config
 from apparel.monitoring.detector import Detector, WindowScore
 from apparel.monitoring.events import DriftEvent, EventStore, MonitorState, write_atomically
@@ -22,6 +24,8 @@ from apparel.monitoring.references import load_reference
 from apparel.monitoring.trigger import trigger
 from apparel.monitoring.windows import Window, new_windows
 from apparel.requestlog import read_requests
+
+REPORT_REFERENCE_ROWS = 500  # the report's t-SNE plot grows with its rows: a random part of the scoring reference
 
 
 @dataclass
@@ -111,13 +115,14 @@ class Monitor:
         self.summary.alarms += result.alarm
         record = {"key": window.key, "score": round(result.score, 4), "threshold": round(result.threshold, 4),
                   "end": window.end.isoformat()}
-        self._record(window, result, dashboard)
+        onset = result.alarm and state.consecutive == 0
+        self._record(window, result, dashboard, detector, onset)
         fired = self.state.observe(window.model_version, window.stream, record, result.alarm, self.settings.debounce,
                                    self.settings.cooldown_windows)
         if fired:
             self._event(window, result, fired)
 
-    def _record(self, window: Window, result: WindowScore, dashboard) -> None:
+    def _record(self, window: Window, result: WindowScore, dashboard, detector: Detector, onset: bool) -> None:
         self.latest[f"v{window.model_version}/{window.stream}"] = {
             "model_version": window.model_version, "stream": window.stream, "score": result.score,
             "threshold": result.threshold, "alarm": int(result.alarm), "end": window.end.timestamp()}
@@ -130,14 +135,14 @@ class Monitor:
         workspace.add_run(project.id, window_snapshot(result, window.stats, window.model_version, window.key,
                                                       window.end.to_pydatetime()))
         cadence = self.settings.report_every and window.index % self.settings.report_every == 0
-        if result.alarm or cadence:
-            self._report(window)
+        if (onset and self.settings.alarm_reports) or cadence:
+            self._report(window, detector)
 
-    def _report(self, window: Window) -> None:
+    def _report(self, window: Window, detector: Detector) -> None:
         from apparel.monitoring.reports import window_report
 
-        reference = load_reference(self.config, window.model_version)
-        rows = reference.rows(window.stream, scoring=True)
+        reference = detector.reference
+        rows = np.random.default_rng(0).permutation(reference.rows(window.stream, scoring=True))[:REPORT_REFERENCE_ROWS]
         path = self.folder / "reports" / f"{window.key.replace('/', '_')}.html"
         window_report(self.settings.method, reference.project(window.embeddings), window.stats,
                       reference.embeddings[rows], reference.stats[rows], window.key, path)
