@@ -9,13 +9,20 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[cpu,dev]'
 	touch $@
 
-.PHONY: setup run test lint bench
+# Headless Chromium (Debian's package) checks the drift dashboard; tests skip only where it is absent.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	$$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
+.PHONY: setup run test lint bench chromium
 setup: $(VENV)/.installed
+chromium: $(CHROMIUM)
 
 run: setup
 	$(VENV)/bin/apparel run
 
-test: setup
+test: setup chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest
 
