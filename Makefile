@@ -15,7 +15,7 @@ $(CHROMIUM):
 	@if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
 	$$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 
-.PHONY: setup run test lint bench chromium
+.PHONY: setup run test lint bench proto bento chromium
 setup: $(VENV)/.installed
 chromium: $(CHROMIUM)
 
@@ -28,3 +28,12 @@ test: setup chromium
 
 bench: setup
 	for b in benchmarks/*.py; do $(VENV)/bin/python $$b || exit 1; done
+
+# gRPC stubs from serving/apparel.proto (tests/serving/test_proto.py fails when they are stale).
+proto: setup
+	$(VENV)/bin/python -m apparel.serving.proto
+
+# A Bento of the service: the project wheel plus serving/bentofile.yaml (`bentoml containerize apparel:latest`).
+bento: setup
+	rm -rf serving/wheels && $(VENV)/bin/pip wheel -q --no-deps --no-build-isolation -w serving/wheels . && rm -rf build
+	cd serving && ../$(VENV)/bin/bentoml build

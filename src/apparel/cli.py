@@ -268,6 +268,41 @@ def run() -> None:
     pipeline_run("training", "synthetic", "manifest")
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (serving.host, default 127.0.0.1; "
+                                                  "0.0.0.0 in a container).")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port (serving.http_port, default 3000).")] = None,
+    grpc_port: Annotated[int | None, typer.Option(help="gRPC port (serving.grpc_port, default 50051).")] = None,
+    model_uri: Annotated[str | None, typer.Option(help="Model to serve (default models:/<name>@champion).")] = None,
+) -> None:
+    """Serve the champion over HTTP and gRPC: embed, attributes, search; hot-swaps when the alias moves."""
+    from apparel.serving.launch import serve as serve_model
+
+    overrides = {"host": host, "http_port": port, "grpc_port": grpc_port, "model_uri": model_uri}
+    serving = config().serving.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    serve_model(config().model_copy(update={"serving": serving}), log=typer.echo)
+
+
+@app.command()
+def search(
+    image: Annotated[Path, typer.Argument(help="Query photo.", exists=True, dir_okay=False)],
+    k: Annotated[int, typer.Option("--k", "-k", help="How many similar items.")] = 10,
+    vertical: Annotated[str, typer.Option(help="Only items of this vertical.")] = "",
+    url: Annotated[str, typer.Option(help="Running service (default http://127.0.0.1:<serving.http_port>).")] = "",
+    in_process: Annotated[bool, typer.Option(help="Load the champion here instead of asking a service.")] = False,
+) -> None:
+    """The catalog items most similar to IMAGE, from the running service or in-process."""
+    from apparel.serving.launch import format_matches, search_http, search_in_process
+
+    if in_process:
+        answer = search_in_process(config(), image, k, vertical)
+    else:
+        answer = search_http(url or f"http://127.0.0.1:{config().serving.http_port}", image, k, vertical)
+    for line in format_matches(answer):
+        typer.echo(line)
+
+
 def main() -> None:
     """Entry point: a user error is one line on stderr and a non-zero exit, never a traceback."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")

@@ -152,6 +152,26 @@ class MonitoringConfig(Section):
     seed: int = 0
 
 
+class ServingConfig(Section):
+    model_uri: str = Field("", description="Model to serve; '' means models:/<registry.model_name>@champion.")
+    host: str = Field("127.0.0.1", description="Interface `apparel serve` binds (0.0.0.0 in a container).")
+    http_port: int = Field(3000, description="HTTP port: endpoints, /livez, /readyz, /metrics, OpenAPI.")
+    grpc_port: int = Field(50051, description="gRPC port (same calls, standard health service, reflection).")
+    max_batch_size: int = Field(32, description="Most images one batched forward pass takes.")
+    max_latency_ms: int = Field(10, description="Longest a request waits for others to join its batch.")
+    http_threads: int = Field(64, description="Concurrent HTTP requests the service works on (decode + wait for "
+                              "the batch); more queue.")
+    max_images_per_request: int = Field(16, description="More images in one request answer 400.")
+    max_body_bytes: int = Field(8 * 1024 * 1024, description="Larger request bodies answer 413.")
+    max_k: int = Field(100, description="Largest k a search or attributes call may ask for.")
+    default_k: int = Field(10, description="Similar items returned when k is not given.")
+    top_labels: int = Field(3, description="Labels per attribute when k is not given.")
+    access_log: bool = Field(False, description="One log line per HTTP request (probes and /metrics never).")
+    poll_interval_s: float = Field(30.0, description="How often the champion alias is checked (0: never).")
+    request_log_dir: Path = Field(Path("runs/requests"), description="Where sampled requests are logged.")
+    request_log_sample_rate: float = Field(0.1, description="Share of served images written to the request log.")
+
+
 class IndexConfig(Section):
     exact_max_size: int = Field(50_000, description="Catalogs up to this many images are searched exactly "
                                 "(flat inner product); larger ones get an approximate index.")
@@ -179,6 +199,7 @@ class Config(Section):
     registry: RegistryConfig = RegistryConfig()
     pipeline: PipelineConfig = PipelineConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    serving: ServingConfig = ServingConfig()
     index: IndexConfig = IndexConfig()
 
 

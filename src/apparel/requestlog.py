@@ -15,7 +15,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,10 +47,18 @@ class RequestLog:
 
     def offer(self, record: Mapping[str, Any]) -> bool:
         """Queues ``record`` if it is sampled; never blocks. Returns whether it was queued."""
-        if self.sample_rate <= 0 or self._random.random() >= self.sample_rate:
-            return False
+        return self.sample() and self.put(record)
+
+    def sample(self) -> bool:
+        """Whether the next request is one of the sampled share (so callers build records only for those)."""
+        return self.sample_rate > 0 and self._random.random() < self.sample_rate
+
+    def put(self, record: Mapping[str, Any] | Callable[[], Mapping[str, Any]]) -> bool:
+        """Queues an already sampled record; never blocks. A callable is called on the writer thread, so
+        costly fields (a neighbour search) stay off the request path; if it raises, the record is dropped."""
         try:
-            self._queue.put_nowait({"time": datetime.now(UTC), **record})
+            self._queue.put_nowait({"time": datetime.now(UTC), "_make": record} if callable(record)
+                                   else {"time": datetime.now(UTC), **record})
             return True
         except queue.Full:
             self.dropped += 1
@@ -74,11 +82,22 @@ class RequestLog:
                     self._write(pending)
                 return
             if item:
+                item = self._complete(item)
+            if item:
                 pending.append(item)
             if pending and (len(pending) >= self.rows_per_file
                             or time.monotonic() - last_write >= self.flush_interval_s):
                 self._write(pending)
                 pending, last_write = [], time.monotonic()
+
+    def _complete(self, item: dict[str, Any]) -> dict[str, Any] | None:
+        if "_make" not in item:
+            return item
+        try:
+            return {"time": item["time"], **item["_make"]()}
+        except Exception:  # a failing sample must not stop the writer; it is counted instead
+            self.dropped += 1
+            return None
 
     def _write(self, records: list[dict[str, Any]]) -> None:
         frame = pd.DataFrame.from_records(records)

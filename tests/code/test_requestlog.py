@@ -55,3 +55,23 @@ def test_image_stats_measure_shape_brightness_and_sharpness() -> None:
     assert image_stats(Image.new("RGB", (10, 10), (255, 255, 255)))["brightness"] == 1.0
     flat = image_stats(Image.new("RGB", (225, 300), (128, 128, 128)))
     assert flat["blur"] < stats["blur"]
+
+
+def test_records_built_on_the_writer_thread_and_failures_counted(tmp_path: Path) -> None:
+    """What the service queues: a callable (the neighbour search for the vertical) run off the request path."""
+    import threading
+
+    log = RequestLog(tmp_path, sample_rate=1.0)
+    threads: list[str] = []
+
+    def lazy() -> dict:
+        threads.append(threading.current_thread().name)
+        return record(5)
+
+    def broken() -> dict:
+        raise RuntimeError("index gone")
+
+    assert log.put(lazy) and log.put(broken)
+    log.close()
+    assert threads == ["request-log"] and log.written == 1 and log.dropped == 1
+    assert float(read_requests(tmp_path)["embedding"].iloc[0][0]) == 5.0

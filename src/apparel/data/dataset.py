@@ -7,14 +7,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
+from apparel.data.decode import DEFAULT_MAX_PIXELS, open_rgb, to_model_input
 
-def load_image(path: str, size: int) -> np.ndarray:
-    """One image as a size×size×3 uint8 array, whatever its mode (CMYK, palette, grey …)."""
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
+
+def load_image(path: str, size: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """One image as a size×size×3 uint8 array, decoded by :func:`apparel.data.decode.open_rgb`."""
+    return to_model_input(open_rgb(path, max_pixels), size)
 
 
 def load_images(paths: Sequence[str], size: int, threads: int = 4) -> torch.Tensor:

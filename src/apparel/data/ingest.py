@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from PIL import Image
 
 from apparel.config import DataConfig
 from apparel.data.adapters import RawCatalog
+from apparel.data.decode import ImageError, open_rgb
 from apparel.data.manifest import Dataset, DatasetInfo
 
 SPLITS = ("train", "val", "test")
@@ -42,18 +42,9 @@ def check_image(path: str | None, max_pixels: int) -> ImageCheck:
         return ImageCheck(None, "empty file")
     digest = hashlib.sha256(data).hexdigest()
     try:
-        with Image.open(file) as image:
-            width, height = image.size
-            if width * height > max_pixels:
-                return ImageCheck(digest, f"decompression bomb: declared {width}x{height}")
-            image.load()
-            image.convert("RGB")  # CMYK, RGBA, palette and greyscale all become RGB here
-    except Image.DecompressionBombError as error:
-        return ImageCheck(digest, f"decompression bomb: {error}")
-    except (Image.UnidentifiedImageError, SyntaxError):
-        return ImageCheck(digest, "not an image")
-    except (OSError, ValueError) as error:
-        return ImageCheck(digest, f"unreadable: {error}")
+        open_rgb(data, max_pixels)
+    except ImageError as error:
+        return ImageCheck(digest, str(error))
     return ImageCheck(digest, None)
 
 

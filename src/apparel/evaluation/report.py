@@ -8,14 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
-from apparel.data.dataset import load_images
 from apparel.data.manifest import label_values
 from apparel.evaluation.attributes import evaluate_attributes
 from apparel.evaluation.retrieval import per_vertical_retrieval
+from apparel.inference import InferenceRuntime
 from apparel.models.attributes import ApparelNet
-from apparel.train.loop import embed
 
 
 @dataclass
@@ -56,8 +54,7 @@ def evaluate_apparel_model(model: ApparelNet, frame: pd.DataFrame, label: str, e
                            ) -> tuple[EvaluationReport, np.ndarray]:
     """Retrieval per vertical and every attribute the model predicts; also returns the embeddings."""
     frame = frame.reset_index(drop=True)
-    with torch.no_grad():
-        embeddings = embed(model.base, load_images(frame["image"].tolist(), model.spec.base.image_size))
+    embeddings = InferenceRuntime(model).predict(frame["image"].tolist()).embeddings  # as served
     labelled = pd.notna(label_values(frame, label))
     retrieval = per_vertical_retrieval(embeddings[labelled], label_values(frame, label)[labelled],
                                        frame["vertical"][labelled])

@@ -9,20 +9,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from apparel.config import Config
+from apparel.data.decode import open_rgb
 from apparel.data.image_stats import STAT_COLUMNS, image_stats
 from apparel.monitoring.reference import Reference, build_reference
 from apparel.monitoring.references import local_copy, log_reference
 
 
-def frame_stats(paths: list[str]) -> np.ndarray:
-    """Image statistics of each file, before any resize (what the request log records)."""
+def frame_stats(paths: list[str], max_pixels: int) -> np.ndarray:
+    """Image statistics of each file as the service decodes it, before the model's resize (what the
+    request log records)."""
     rows = []
     for path in paths:
-        with Image.open(path) as image:
-            stats = image_stats(image.convert("RGB"))
+        stats = image_stats(open_rgb(path, max_pixels))
         rows.append([stats[c] for c in STAT_COLUMNS])
     return np.asarray(rows, dtype=np.float64)
 
@@ -30,14 +30,15 @@ def frame_stats(paths: list[str]) -> np.ndarray:
 def reference_for_champion(config: Config, model_dir: Path, catalog_index, version: str, run_id: str,
                            log=print) -> Reference:
     """Computes, calibrates, logs (MLflow) and keeps a local copy of ``version``'s reference."""
-    from apparel.evaluation.embeddings import embed_frame
+    from apparel.inference import InferenceRuntime
     from apparel.models.attributes import ApparelNet
 
     frame = pd.read_csv(config.registry.eval_set, dtype=str, keep_default_na=False)
-    model = ApparelNet.load(model_dir)
-    embeddings = embed_frame(model.base, frame)
+    runtime = InferenceRuntime(ApparelNet.load(model_dir), config.data.max_image_pixels)  # as the service embeds
+    embeddings = runtime.predict(frame["image"].tolist()).embeddings
     verticals = np.asarray(catalog_index.predict_vertical(embeddings))
-    reference = build_reference(version, embeddings, frame_stats(frame["image"].tolist()), verticals,
+    stats = frame_stats(frame["image"].tolist(), config.data.max_image_pixels)
+    reference = build_reference(version, embeddings, stats, verticals,
                                 config.monitoring, log=lambda line: log(f"drift reference: {line}"))
     log_reference(config, reference, run_id)
     reference.save(local_copy(config, version))

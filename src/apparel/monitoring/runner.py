@@ -38,10 +38,7 @@ class RunSummary:
 
 def request_log_dir(config: Config) -> Path:
     """Where serving writes the request log, unless monitoring names another folder."""
-    if config.monitoring.request_log_dir is not None:
-        return Path(config.monitoring.request_log_dir)
-    serving = getattr(config, "serving", None)
-    return Path(serving.request_log_dir) if serving is not None else Path("runs/requests")
+    return Path(config.monitoring.request_log_dir or config.serving.request_log_dir)
 
 
 @contextlib.contextmanager

@@ -1,7 +1,9 @@
 """The one registered artefact: unified embedding + attribute branches as an MLflow pyfunc.
 
-Input: a batch of RGB images, uint8, N×S×S×3 (S = the model's input size). Output: a dict with
-``embedding`` (N×D, unit length) and one N×C probability array per attribute.
+Input: a batch of RGB images, uint8, N×S×S×3 (S = the model's input size), as
+:meth:`apparel.inference.InferenceRuntime.prepare` makes them from image files or bytes. Output: a
+dict with ``embedding`` (N×D, unit length) and one N×C probability array per attribute; the forward
+pass is :func:`apparel.inference.predict_arrays`, the one the service runs.
 """
 
 from __future__ import annotations
@@ -10,26 +12,14 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
-import torch
 from mlflow.models import ModelSignature
 from mlflow.types import Schema, TensorSpec
 
 import apparel
-from apparel.data.dataset import normalize
+from apparel.inference import predict_arrays
 from apparel.models.attributes import ApparelNet
 
-
-def predict_arrays(model: ApparelNet, images: np.ndarray) -> dict[str, np.ndarray]:
-    """What the pyfunc and the in-memory model both answer for the same uint8 images."""
-    images = np.asarray(images)
-    expected = (model.spec.base.image_size, model.spec.base.image_size, 3)
-    if images.ndim != 4 or images.shape[1:] != expected or images.dtype != np.uint8:
-        raise ValueError(f"expected uint8 images of shape (N, {expected[0]}, {expected[1]}, 3), "
-                         f"got {images.dtype} {images.shape}")
-    batch = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
-    with torch.no_grad():
-        outputs = model.eval()(normalize(batch))
-    return {name: value.float().numpy() for name, value in outputs.items()}
+__all__ = ["ApparelPyfunc", "load_registered", "log_apparel_model", "predict_arrays", "signature_for"]
 
 
 class ApparelPyfunc(mlflow.pyfunc.PythonModel):

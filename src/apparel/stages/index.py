@@ -30,18 +30,19 @@ def index_stage(config: Config, dataset_root: Path, model_dir: Path, out_dir: Pa
 
 
 def _index_champion(config: Config, dataset_root: Path, model_dir: Path, out_dir: Path, version: str) -> dict:
-    # TODO(serving): embed through the shared inference runtime once it lands, like the service does.
     from mlflow import MlflowClient
 
-    from apparel.evaluation.embeddings import embed_frame
     from apparel.index import build_catalog_index, catalog_rows, log_catalog_index
+    from apparel.inference import InferenceRuntime
     from apparel.models.attributes import ApparelNet
     from apparel.monitoring.champion import reference_for_champion
     from apparel.registry.tracking import configure, retry
 
     dataset = Dataset.load(dataset_root)
     model = ApparelNet.load(model_dir)
-    embeddings = embed_frame(model.base, dataset.manifest)
+    # The service's runtime: catalog vectors decoded and embedded exactly as served queries are.
+    runtime = InferenceRuntime(model, config.data.max_image_pixels)
+    embeddings = runtime.predict(dataset.manifest["image"].tolist()).embeddings
     rows = catalog_rows(dataset.manifest, dataset.info.attributes)
     name = config.registry.model_name
     catalog_index = build_catalog_index(embeddings, rows, name, version, config.index)

@@ -71,5 +71,15 @@ def pipeline_summary(config: Config, versions_before: int = 0) -> list[str]:
         "attribute accuracy: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(accuracy.items())),
         f"search index: {index[-1] if index else 'not built'}",
         f"MLflow UI: .venv/bin/apparel mlflow-ui  (store {tracking_uri(config.registry)}, http://127.0.0.1:5000)",
-        f"serving: the champion is models:/{config.registry.model_name}@champion",
+        f"serve the champion: .venv/bin/apparel serve  (HTTP http://127.0.0.1:{config.serving.http_port}, "
+        f"gRPC 127.0.0.1:{config.serving.grpc_port})",
+        f"then query it: curl -F image=@{example_image(config)} -F k=5 "
+        f"http://127.0.0.1:{config.serving.http_port}/search",
     ]
+
+
+def example_image(config: Config) -> str:
+    """A catalog photo to paste into the query the summary prints."""
+    root = Path(config.data.root)
+    found = next((p for pattern in ("*.jpg", "*.png") for p in sorted(root.rglob(pattern))[:1]), None)
+    return str(found) if found else "PHOTO.jpg"

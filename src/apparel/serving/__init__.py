@@ -1,0 +1,1 @@
+"""Serving the champion: the library behind the BentoML service and the gRPC server."""

@@ -1,0 +1,1 @@
+"""Generated from serving/apparel.proto by `make proto`; do not edit."""
