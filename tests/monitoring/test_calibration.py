@@ -68,11 +68,11 @@ def test_every_calibration_draw_scores_disjoint_parts_of_the_reference_at_live_s
 
 
 def test_pca_is_fitted_on_the_reference_and_applied_to_windows(reference_data, tmp_path):
-    settings = monitoring_settings(tmp_path, pca_components=4, window_sizes=[50], calibration_draws=40,
-                                   per_vertical=False)
+    settings = monitoring_settings(tmp_path, pca_components=8, window_sizes=[50], calibration_draws=40,
+                                   per_vertical=False, image_stats=False)
     reference = build_reference("1", *reference_data, settings, log=lambda line: None)
-    assert reference.embeddings.shape[1] == 4
-    vectors, stats, _ = sample(np.random.default_rng(16), 50, shift=0.6)
+    assert reference.embeddings.shape[1] == 8
+    vectors, stats, _ = sample(np.random.default_rng(16), 50, shift=1.0)
     assert Detector(reference, settings).score(OVERALL, vectors, stats).alarm
 
 
