@@ -63,7 +63,7 @@ def test_project_page_shows_the_drift_panels_with_their_latest_values(monitored,
         server.wait(timeout=30)
 
 
-def wait_for(url: str, seconds: float = 120):
+def wait_for(url: str, seconds: float = 300):
     deadline = time.monotonic() + seconds
     while True:
         try:

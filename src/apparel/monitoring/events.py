@@ -24,6 +24,7 @@ class StreamState:
     done: int = 0  # count windows: how many scored; time windows: the last bucket scored
     consecutive: int = 0  # alarming windows in a row
     alarming: list[dict] = field(default_factory=list)  # those windows: key, score, threshold, end
+    last_alarmed: bool = False  # whether the stream's previous window alarmed
 
 
 @dataclass
@@ -41,7 +42,7 @@ class MonitorState:
         state = self.stream(version, stream)
         if stream == OVERALL and self.cooldown.get(version, 0) > 0:
             self.cooldown[version] -= 1
-        state.consecutive = state.consecutive + 1 if alarm else 0
+        state.consecutive, state.last_alarmed = (state.consecutive + 1 if alarm else 0), alarm
         state.alarming = [*state.alarming, window][-debounce:] if alarm else []
         if state.consecutive < debounce or self.cooldown.get(version, 0) > 0:
             return None

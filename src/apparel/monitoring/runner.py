@@ -112,7 +112,7 @@ class Monitor:
         self.summary.alarms += result.alarm
         record = {"key": window.key, "score": round(result.score, 4), "threshold": round(result.threshold, 4),
                   "end": window.end.isoformat()}
-        onset = result.alarm and state.consecutive == 0
+        onset = result.alarm and not state.last_alarmed
         self._record(window, result, dashboard, detector, onset)
         fired = self.state.observe(window.model_version, window.stream, record, result.alarm, self.settings.debounce,
                                    self.settings.cooldown_windows)
