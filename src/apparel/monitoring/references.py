@@ -25,15 +25,18 @@ def load_reference(config: Config, version: str) -> Reference | None:
     from apparel.registry.tracking import configure
 
     configure(config.registry)
-    try:
-        run_id = MlflowClient().get_model_version(config.registry.model_name, version).tags.get("run_id")
-        if not run_id:
+    import tempfile
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent) as download:
+        try:
+            run_id = MlflowClient().get_model_version(config.registry.model_name, version).tags.get("run_id")
+            if not run_id:
+                return None
+            mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=ARTIFACT_PATH, dst_path=download)
+        except (MlflowException, OSError):
             return None
-        mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=ARTIFACT_PATH, dst_path=str(folder.parent /
-                                                                                                     "download"))
-    except (MlflowException, OSError):
-        return None
-    (folder.parent / "download" / ARTIFACT_PATH).rename(folder)
+        (Path(download) / ARTIFACT_PATH).rename(folder)
     return Reference.load(folder)
 
 
