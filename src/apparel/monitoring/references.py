@@ -33,10 +33,11 @@ def load_reference(config: Config, version: str) -> Reference | None:
             run_id = MlflowClient().get_model_version(config.registry.model_name, version).tags.get("run_id")
             if not run_id:
                 return None
-            mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=ARTIFACT_PATH, dst_path=download)
+            fetched = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=ARTIFACT_PATH,
+                                                          dst_path=download)
         except (MlflowException, OSError):
             return None
-        (Path(download) / ARTIFACT_PATH).rename(folder)
+        Path(fetched).rename(folder)  # where MLflow put it (not always <dst>/<artifact path>)
     return Reference.load(folder)
 
 
