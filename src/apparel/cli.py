@@ -410,3 +410,8 @@ def evaluate(
         typer.echo(f"{attribute:>14}  accuracy={metrics['accuracy']:.3f}  n={metrics['n']}")
     if out is not None:
         typer.echo(f"scores written: {out}")
+
+
+from apparel.monitoring.cli import app as monitor_app  # noqa: E402 - sub-apps are added at the end
+
+app.add_typer(monitor_app, name="monitor")

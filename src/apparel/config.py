@@ -146,6 +146,46 @@ class PipelineConfig(Section):
                                    "its CPUs and GPU follow train.cpus_per_worker and train.use_gpu).")
 
 
+class MonitoringConfig(Section):
+    method: Literal["mmd", "model", "ratio", "distance"] = Field(
+        "mmd", description="Evidently embedding-drift method scoring each window: MMD, domain classifier ROC AUC "
+        "('model'), share of drifted components ('ratio') or distance between means ('distance').")
+    false_alarm_rate: float = Field(0.01, description="Share of drift-free windows allowed to alarm; thresholds are "
+                                    "this quantile of reference-vs-reference draws.")
+    calibration_draws: int = Field(200, description="Reference-vs-reference draws per window size and vertical.")
+    window_sizes: list[int] = Field(default_factory=lambda: [50, 100, 200], description="Window sizes "
+                                    "calibrated (a time window uses the largest calibrated size <= its own).")
+    window_size: int = Field(200, description="Requests per count window.")
+    window_minutes: float = Field(0.0, description="Time windows of this many "
+                                   "minutes instead of count windows (0: off).")
+    reference_share: float = Field(0.5, description="Share of the reference (at most `max_reference` images) "
+                                   "every window is compared with; each calibration draw re-splits the reference "
+                                   "into a part of that size and a disjoint window.")
+    max_reference: int = Field(1000, description="Cap on the scoring reference (cost grows with its square for MMD).")
+    pca_components: int = Field(0, description="PCA fitted on the reference "
+                                "before scoring (0: off; for wide embeddings).")
+    image_stats: bool = Field(True, description="Also test width/height/aspect/brightness/blur with Evidently's "
+                              "column drift (calibrated jointly with the embedding score).")
+    per_vertical: bool = Field(True, description="Score windows per predicted vertical as well as overall.")
+    debounce: int = Field(3, description="Consecutive alarming windows before a drift event is declared.")
+    cooldown_windows: int = Field(10, description="Windows after an event during which no new event starts.")
+    alarm_reports: bool = Field(True, description="A full Evidently HTML report (EmbeddingsDrift with its t-SNE "
+                                "plot, column drift) for the first alarming window of each run of alarms.")
+    report_every: int = Field(0, description="Also write a full Evidently "
+                              "HTML report every N windows (0: alarming windows only).")
+    folder: Path = Field(Path("runs/monitoring"), description="State, events, reports and the Evidently workspace.")
+    request_log_dir: Path | None = Field(None, description="Request log to read; empty: serving.request_log_dir, "
+                                         "where the service writes it.")
+    trigger: Literal["pipeline", "command"] = Field(
+        "pipeline", description="What a drift event starts: the retraining pipeline (kfp local runner in local "
+        "mode, a KFP run via kfp.Client in cluster mode) or `trigger_command`.")
+    trigger_command: list[str] = Field(default_factory=list, description="Command run for an event with "
+                                       "`trigger: command` (the event JSON on stdin).")
+    ui_port: int = Field(8000, description="Port of `apparel monitor ui` (Evidently's UI).")
+    metrics_port: int = Field(9108, description="Port of the Prometheus gauges (`/metrics`), served by `monitor ui`.")
+    seed: int = 0
+
+
 class ServingConfig(Section):
     model_uri: str = Field("", description="Model to serve; '' means models:/<registry.model_name>@champion.")
     host: str = Field("127.0.0.1", description="Interface `apparel serve` binds (0.0.0.0 in a container).")
@@ -192,6 +232,7 @@ class Config(Section):
     train: TrainConfig = TrainConfig()
     registry: RegistryConfig = RegistryConfig()
     pipeline: PipelineConfig = PipelineConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
     serving: ServingConfig = ServingConfig()
     index: IndexConfig = IndexConfig()
 

@@ -1,0 +1,56 @@
+"""Prometheus gauges: the latest drift score, threshold and decision per model version and vertical.
+
+`apparel monitor ui` (the long-running Deployment) serves them on ``monitoring.metrics_port`` at
+``/metrics``; the CronJob (`apparel monitor run`) is too short-lived to be scraped, so it writes the
+latest results to ``<monitoring folder>/latest.json`` and the collector reads that file on every
+scrape. An alert rule can fire on ``apparel_drift_alarm == 1`` or on ``apparel_drift_events_total``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+LABELS = ["model_version", "vertical"]
+
+
+class DriftCollector(Collector):
+    def __init__(self, folder: Path) -> None:
+        self.latest, self.events = Path(folder) / "latest.json", Path(folder) / "events"
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        latest = json.loads(self.latest.read_text()) if self.latest.is_file() else {}
+        families = {
+            "score": GaugeMetricFamily("apparel_drift_score", "Latest window's drift score (null units).",
+                                       labels=LABELS),
+            "threshold": GaugeMetricFamily("apparel_drift_threshold", "Calibrated threshold of that score.",
+                                           labels=LABELS),
+            "alarm": GaugeMetricFamily("apparel_drift_alarm", "1 if the latest window alarmed.", labels=LABELS),
+            "end": GaugeMetricFamily("apparel_drift_window_end_seconds", "End of the latest scored window (unix s).",
+                                     labels=LABELS),
+        }
+        for entry in latest.values():
+            labels = [entry["model_version"], entry["stream"]]
+            for name, family in families.items():
+                family.add_metric(labels, float(entry[name]))
+        events = GaugeMetricFamily("apparel_drift_events_total", "Drift events declared so far.", labels=LABELS)
+        counts: dict[tuple[str, str], int] = {}
+        for path in sorted(self.events.glob("*.json")) if self.events.is_dir() else []:
+            event = json.loads(path.read_text())
+            key = (event["model_version"], event["vertical"])
+            counts[key] = counts.get(key, 0) + 1
+        for (version, vertical), count in counts.items():
+            events.add_metric([version, vertical], count)
+        yield from [*families.values(), events]
+
+
+def serve_metrics(folder: Path, host: str, port: int):
+    """Starts the /metrics server in a thread; returns (server, thread)."""
+    registry = CollectorRegistry()
+    registry.register(DriftCollector(folder))
+    return start_http_server(port, addr=host, registry=registry)

@@ -1,0 +1,83 @@
+"""Calibration hits its false-alarm rate on drift-free windows it never saw; shifted windows alarm."""
+
+import numpy as np
+
+from apparel.monitoring.calibration import Calibration, calibrate_stream
+from apparel.monitoring.detector import Detector
+from apparel.monitoring.reference import OVERALL, Reference, build_reference
+from tests.monitoring.conftest import monitoring_settings, sample
+
+
+def alarm_rate(detector: Detector, seed: int, windows: int, size: int, **shift) -> float:
+    rng = np.random.default_rng(seed)
+    alarms = 0
+    for _ in range(windows):
+        vectors, stats, _ = sample(rng, size, **shift)
+        alarms += detector.score(OVERALL, vectors, stats).alarm
+    return alarms / windows
+
+
+def test_false_alarm_rate_is_the_configured_one_on_unseen_drift_free_windows(reference_data, tmp_path):
+    settings = monitoring_settings(tmp_path, false_alarm_rate=0.1, window_sizes=[50], calibration_draws=120,
+                                   per_vertical=False)
+    detector = Detector(build_reference("1", *reference_data, settings, log=lambda line: None), settings)
+    rate = alarm_rate(detector, seed=11, windows=120, size=50)
+    assert 0.03 <= rate <= 0.2, rate  # 10 % configured; binomial spread of 120 windows and 120 draws
+
+
+def test_shifted_embeddings_or_photos_always_alarm(calibrated):
+    reference, settings = calibrated
+    detector = Detector(reference, settings)
+    assert alarm_rate(detector, seed=13, windows=10, size=100, shift=0.6) == 1.0
+    assert alarm_rate(detector, seed=14, windows=10, size=100, square=True) == 1.0  # only the photos changed
+
+
+def test_every_vertical_is_calibrated_and_scored_against_its_own_reference(calibrated):
+    reference, settings = calibrated
+    assert set(reference.calibration.thresholds) == {OVERALL, "shoes", "tops"}
+    rng = np.random.default_rng(15)
+    vectors, stats, verticals = sample(rng, 300)
+    tops = verticals == "tops"
+    result = Detector(reference, settings).score("tops", vectors[tops][:100], stats[tops][:100])
+    assert result.size == 100 and not result.alarm
+    # shoes scored against the tops reference is drift: the streams really use their own reference
+    shoes = ~tops
+    assert Detector(reference, settings).score("tops", vectors[shoes][:100], stats[shoes][:100]).alarm
+
+
+def test_reference_and_calibration_survive_save_and_load(calibrated, tmp_path):
+    reference, settings = calibrated
+    loaded = Reference.load(reference.save(tmp_path / "ref"))
+    assert loaded.calibration.to_dict() == reference.calibration.to_dict()
+    assert np.array_equal(loaded.embeddings, reference.embeddings)
+    assert list(loaded.verticals) == list(reference.verticals)
+    assert isinstance(Calibration.from_dict(reference.calibration.to_dict()), Calibration)
+
+
+def test_every_calibration_draw_scores_disjoint_parts_of_the_reference_at_live_sizes():
+    seen = []
+
+    def score(window, reference):
+        seen.append((set(window), set(reference)))
+        return {"embedding": float(len(seen))}
+
+    thresholds = calibrate_stream(score, np.arange(500), 200, [50, 200], 30, 0.1, np.random.default_rng(0))
+    assert list(thresholds) == [50]  # 500 - 200 leaves no room for two 200-windows
+    assert len(seen) == 30 and all(len(w) == 50 and len(r) == 200 and not w & r for w, r in seen)
+    assert len({frozenset(r) for _, r in seen}) == 30  # the reference part is re-drawn every time
+
+
+def test_pca_is_fitted_on_the_reference_and_applied_to_windows(reference_data, tmp_path):
+    settings = monitoring_settings(tmp_path, pca_components=8, window_sizes=[50], calibration_draws=40,
+                                   per_vertical=False, image_stats=False)
+    reference = build_reference("1", *reference_data, settings, log=lambda line: None)
+    assert reference.embeddings.shape[1] == 8
+    vectors, stats, _ = sample(np.random.default_rng(16), 50, shift=1.0)
+    assert Detector(reference, settings).score(OVERALL, vectors, stats).alarm
+
+
+def test_small_windows_and_uncalibrated_streams_are_not_scored(calibrated):
+    reference, settings = calibrated
+    vectors, stats, _ = sample(np.random.default_rng(17), 30)
+    assert Detector(reference, settings).score(OVERALL, vectors, stats) is None
+    assert Detector(reference, settings).score("bags", vectors, stats) is None
