@@ -81,23 +81,26 @@ def recurring_run_arguments(config: Config, package: Path, experiment_id: str) -
 
 
 def submit(config: Config, schedule: bool, client=None) -> dict[str, str]:
-    """Sends the training pipeline to a KFP endpoint and, with ``schedule``, the recurring retraining run."""
+    """Sends the training pipeline to a KFP endpoint and, with ``schedule``, the recurring retraining run.
+    Packages are compiled into a temporary folder: the image's root filesystem is read-only."""
+    import tempfile
+
     import kfp
 
     if not config.pipeline.kfp_host and client is None:
         raise ValueError("pipeline.kfp_host is empty: set it in the config (e.g. configs/cluster.yaml)")
     client = client or kfp.Client(host=config.pipeline.kfp_host)
-    COMPILED.mkdir(exist_ok=True)
-    training = compile_pipeline("training", config, COMPILED / "submitted-training.yaml")
-    run = client.create_run_from_pipeline_package(str(training), arguments={"source": config.data.source,
-                                                                           "adapter": config.data.adapter},
-                                                 experiment_name="apparel", namespace=config.pipeline.namespace,
-                                                 service_account=config.pipeline.service_account)
-    submitted = {"run_id": run.run_id}
-    if schedule:
-        retraining = compile_pipeline("retraining", config, COMPILED / "submitted-retraining.yaml")
-        experiment = client.create_experiment("apparel", namespace=config.pipeline.namespace)
-        job = client.create_recurring_run(**recurring_run_arguments(config, retraining, experiment.experiment_id))
-        submitted["recurring_run_id"] = job.recurring_run_id
+    with tempfile.TemporaryDirectory(prefix="apparel-submit-") as folder:
+        training = compile_pipeline("training", config, Path(folder) / "training.yaml")
+        run = client.create_run_from_pipeline_package(str(training), arguments={"source": config.data.source,
+                                                                               "adapter": config.data.adapter},
+                                                     experiment_name="apparel", namespace=config.pipeline.namespace,
+                                                     service_account=config.pipeline.service_account)
+        submitted = {"run_id": run.run_id}
+        if schedule:
+            retraining = compile_pipeline("retraining", config, Path(folder) / "retraining.yaml")
+            experiment = client.create_experiment("apparel", namespace=config.pipeline.namespace)
+            job = client.create_recurring_run(**recurring_run_arguments(config, retraining,
+                                                                        experiment.experiment_id))
+            submitted["recurring_run_id"] = job.recurring_run_id
     return submitted
-

@@ -1,6 +1,7 @@
 """Compiled IR in sync with the code, carrying what the cluster needs; RayJob and schedule arguments."""
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -129,6 +130,34 @@ def test_recurring_run_arguments_and_submit_needs_a_host(tmp_path: Path) -> None
     assert arguments["service_account"] == "apparel-pipeline"  # the account allowed to create RayJobs
     with pytest.raises(ValueError, match="kfp_host is empty"):
         submit(load_config(environ={}), schedule=True)
+
+
+class RecordingClient:
+    """Stands in for kfp.Client (no KFP server runs here): keeps what each call received."""
+
+    def __init__(self) -> None:
+        self.packages: dict[str, str] = {}
+
+    def create_run_from_pipeline_package(self, package: str, **_: object) -> SimpleNamespace:
+        self.packages["training"] = Path(package).read_text()
+        return SimpleNamespace(run_id="run-1")
+
+    def create_experiment(self, name: str, namespace: str) -> SimpleNamespace:
+        return SimpleNamespace(experiment_id="exp-1")
+
+    def create_recurring_run(self, pipeline_package_path: str, **_: object) -> SimpleNamespace:
+        self.packages["retraining"] = Path(pipeline_package_path).read_text()
+        return SimpleNamespace(recurring_run_id="rec-1")
+
+
+def test_submit_writes_nothing_beside_the_installed_code() -> None:
+    # Regression: submit wrote its packages into pipelines/compiled/, which is read-only in the image.
+    before = sorted(COMPILED.iterdir())
+    client = RecordingClient()
+    assert submit(load_config(environ={}), schedule=True, client=client) == {"run_id": "run-1",
+                                                                           "recurring_run_id": "rec-1"}
+    assert sorted(COMPILED.iterdir()) == before
+    assert "apparel-training" in client.packages["training"] and "apparel-retraining" in client.packages["retraining"]
 
 
 def test_cluster_mode_needs_an_absolute_data_root_to_mount_the_pvc_at(tmp_path: Path) -> None:
