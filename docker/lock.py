@@ -7,6 +7,7 @@ installed) and writes docker/constraints-<variant>.txt, which the Dockerfile ins
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -22,8 +23,13 @@ def resolve(variant: str) -> dict[str, str]:
         subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
                         "--report", str(report), f".[{variant},cluster]"], cwd=ROOT, check=True)
         installs = json.loads(report.read_text())["install"]
-    return {i["metadata"]["name"].lower(): i["metadata"]["version"] for i in installs
-            if i["metadata"]["name"].lower() != "apparel"}
+    return {canonical(i["metadata"]["name"]): i["metadata"]["version"] for i in installs
+            if canonical(i["metadata"]["name"]) != "apparel"}
+
+
+def canonical(name: str) -> str:
+    """PEP 503 names (prometheus_client and prometheus-client are one package), as the lock test compares them."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def write(variant: str, pins: dict[str, str]) -> Path:
