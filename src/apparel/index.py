@@ -162,7 +162,10 @@ class CatalogIndex:
             return self._subset_search(queries, k, np.flatnonzero(allowed))
         bitmap = np.packbits(allowed, bitorder="little")
         selector = faiss.IDSelectorBitmap(self.meta.size, faiss.swig_ptr(bitmap))
-        return self.index.search(queries, k, params=self._selector_params(selector, fraction))
+        # pytorch-metric-learning imports faiss.contrib.torch_utils, which swaps Index.search for a version
+        # without ``params``; it keeps faiss's own as ``search_numpy``.
+        search = getattr(self.index, "search_numpy", self.index.search)
+        return search(queries, k, params=self._selector_params(selector, fraction))
 
     def _selector_params(self, selector: faiss.IDSelector, fraction: float) -> faiss.SearchParameters:
         """The configured search parameters widened by 1/fraction: as many allowed candidates as unfiltered."""

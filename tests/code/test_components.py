@@ -109,8 +109,9 @@ def test_evaluate_once_register_gate_index_retrain(steps: dict, monkeypatch) -> 
         "1", "unchanged", "unchanged: champion stays v1 (v1 has the same weights, dataset version and config)")
 
     index = dsl.Artifact(uri=str(root / "index"))
-    run(build_index, dataset, candidate, config, index)
-    assert list((root / "index").iterdir())
+    run(build_index, dataset, candidate, version, decision, config, index)
+    outcome = json.loads((root / "index" / "outcome.json").read_text())
+    assert outcome["built"] and outcome["version"] == "1"  # the champion's index, logged with v1
 
     assert run(check_new_data, dataset, config) == "skip"
     tuned = dsl.Model(uri=str(root / "tuned"))

@@ -104,6 +104,19 @@ def test_a_filter_by_vertical_and_attribute_from_the_rows() -> None:
     assert set(hits["vertical"]) == {"shoes"} and set(hits["colour"]) == {"red"}
 
 
+def test_filters_still_work_once_faiss_torch_utils_is_imported() -> None:
+    """Regression: pytorch-metric-learning imports faiss.contrib.torch_utils, whose Index.search has no
+    ``params``; every filtered search then failed with a TypeError (seen in the full test run)."""
+    import faiss.contrib.torch_utils  # noqa: F401 - the import is the point: it patches faiss.Index
+
+    vectors, rows = clustered(1500)
+    catalog = build_catalog_index(vectors, rows, "m", "1", SMALL)
+    allowed = (catalog.rows["vertical"] == "shoes").to_numpy()
+    _, positions = catalog.search(vectors[:5], 8, allowed)
+    found = positions[positions >= 0]
+    assert found.size and allowed[found].all()
+
+
 def test_an_empty_filter_or_a_short_catalog_pads_with_minus_one() -> None:
     vectors, rows = clustered(30)
     catalog = build_catalog_index(vectors, rows, "m", "1", SMALL)
