@@ -84,7 +84,7 @@ def test_the_command_writes_json_and_rejects_a_missing_model(tiny_dataset: Path,
     assert missing.returncode == 1 and missing.stderr.strip().startswith("error: no model at")
 
 
-def test_a_registered_model_uri_scores_like_its_folder(tiny_dataset: Path, tiny_config: Config,
+def test_an_mlflow_model_uri_scores_like_its_folder(tiny_dataset: Path, tiny_config: Config,
                                                        model_dirs: dict[str, Path], tmp_path: Path) -> None:
     import mlflow
 
@@ -94,16 +94,17 @@ def test_a_registered_model_uri_scores_like_its_folder(tiny_dataset: Path, tiny_
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.set_tracking_uri(store)
     experiment = mlflow.create_experiment("evaluate", artifact_location=(tmp_path / "artefacts").as_uri())
-    with mlflow.start_run(experiment_id=experiment):
+    with mlflow.start_run(experiment_id=experiment) as run:
         example = np.zeros((1, 32, 32, 3), dtype=np.uint8)
-        log_apparel_model(model_dirs["apparel"], "evaluate-test", example, tiny_config.registry.pip_requirements)
+        log_apparel_model(model_dirs["apparel"], None, example, tiny_config.registry.pip_requirements)
+    uri = f"runs:/{run.info.run_id}/model"
     registry = tiny_config.registry.model_copy(update={"tracking_uri": store})
     config = tiny_config.model_copy(update={"registry": registry})
     out = tmp_path / "scores.json"
-    from_uri = catalog_stage(config, "models:/evaluate-test/1", tiny_dataset, None, "test", "test", "product_id", out)
+    from_uri = catalog_stage(config, uri, tiny_dataset, None, "test", "test", "product_id", out)
     from_folder = evaluate_on_catalog(load_model(str(model_dirs["apparel"])), CatalogSlice(tiny_dataset, "test"), None,
                                       "product_id")
     assert from_uri.retrieval.keys() == from_folder.retrieval.keys() and from_uri.retrieval
     for vertical, metrics in from_folder.retrieval.items():
         assert from_uri.retrieval[vertical] == pytest.approx(metrics)
-    assert json.loads(out.read_text())["model"] == "models:/evaluate-test/1"
+    assert json.loads(out.read_text())["model"] == uri

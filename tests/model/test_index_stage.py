@@ -59,10 +59,13 @@ def test_the_champion_gets_an_index_with_its_version_and_a_challenger_none(
 
     review = registry_config.model_copy(update={"registry": registry_config.registry.model_copy(
         update={"review_mode": True})})
-    challenger = register_candidate(review, model_dir, tiny_dataset, log=lambda _: None)
-    assert challenger.decision.alias == "challenger"
-    skipped = index_stage(review, tiny_dataset, model_dir, tmp_path / "challenger-index", challenger.version,
-                          challenger.decision.alias, log=lines.append)
+    other = ApparelNet.load(model_dir)  # other weights: the same ones would be an unchanged re-registration
+    torch.nn.init.normal_(other.base.head.weight if hasattr(other.base, "head") else next(other.parameters()))
+    other.save(tmp_path / "other-model")
+    challenger = register_candidate(review, tmp_path / "other-model", tiny_dataset, log=lambda _: None)
+    assert challenger.decision.alias == "challenger" and challenger.version != champion.version
+    skipped = index_stage(review, tiny_dataset, tmp_path / "other-model", tmp_path / "challenger-index",
+                          challenger.version, challenger.decision.alias, log=lines.append)
     assert not skipped["built"]
     assert lines[-1] == f"index: v{challenger.version} is challenger, not champion: no index built"
     assert not (tmp_path / "challenger-index" / "catalog.faiss").exists()

@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from apparel.config import Config
 from apparel.data.decode import open_rgb
@@ -32,8 +31,11 @@ def reference_for_champion(config: Config, model_dir: Path, catalog_index, versi
     """Computes, calibrates, logs (MLflow) and keeps a local copy of ``version``'s reference."""
     from apparel.inference import InferenceRuntime
     from apparel.models.attributes import ApparelNet
+    from apparel.registry.register import stored_eval_set
 
-    frame = pd.read_csv(config.registry.eval_set, dtype=str, keep_default_na=False)
+    frame = stored_eval_set(config)
+    if frame is None:
+        raise ValueError(f"{config.registry.model_name} has no frozen evaluation set yet: register a version first")
     runtime = InferenceRuntime(ApparelNet.load(model_dir), config.data.max_image_pixels)  # as the service embeds
     embeddings = runtime.predict(frame["image"].tolist()).embeddings
     verticals = np.asarray(catalog_index.predict_vertical(embeddings))

@@ -80,15 +80,21 @@ def registered_with_key(client: MlflowClient, name: str, key: str) -> str | None
 def frozen_eval_set(config: Config, dataset: Dataset) -> tuple[pd.DataFrame, str]:
     """The evaluation set every gate uses: downloaded from the first registered version's run; before
     any registration, frozen from this dataset's test split (the first registration stores it)."""
-    configure(config.registry)
-    tags = _registered_model_tags(MlflowClient(), config.registry.model_name)
-    if EVAL_SET_TAG in tags:
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(retry(mlflow.artifacts.download_artifacts)(artifact_uri=tags[EVAL_SET_TAG], dst_path=folder))
-            frame = _read_frame(path.read_text())
-    else:  # through CSV, so the first gate reads exactly what later gates download
+    frame = stored_eval_set(config)
+    if frame is None:  # through CSV, so the first gate reads exactly what later gates download
         frame = _read_frame(dataset.split("test").assign(frozen_from=dataset.info.version).to_csv(index=False))
     return frame, f"frozen.csv@{frame['frozen_from'].iloc[0]}:{len(frame)}"
+
+
+def stored_eval_set(config: Config) -> pd.DataFrame | None:
+    """The frozen evaluation set the first registered version stored in MLflow (None before any)."""
+    configure(config.registry)
+    tags = _registered_model_tags(MlflowClient(), config.registry.model_name)
+    if EVAL_SET_TAG not in tags:
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(retry(mlflow.artifacts.download_artifacts)(artifact_uri=tags[EVAL_SET_TAG], dst_path=folder))
+        return _read_frame(path.read_text())
 
 
 def _read_frame(text: str) -> pd.DataFrame:
