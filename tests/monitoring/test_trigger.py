@@ -4,6 +4,7 @@ pipeline), the retraining pipeline on kfp's local runner locally, or a command."
 import json
 import sys
 import time
+from pathlib import Path
 
 import yaml
 
@@ -22,7 +23,7 @@ class RecordingClient:
 
     def create_run_from_pipeline_package(self, pipeline_file, arguments, run_name, experiment_name, namespace):
         with open(pipeline_file) as handle:
-            self.calls.append({"package": yaml.safe_load(handle), "arguments": arguments, "run_name": run_name,
+            self.calls.append({"package": next(yaml.safe_load_all(handle)), "arguments": arguments, "run_name": run_name,
                                "experiment": experiment_name, "namespace": namespace})
         return type("Run", (), {"run_id": "run-123"})()
 
@@ -30,6 +31,7 @@ class RecordingClient:
 def test_cluster_event_submits_the_compiled_retraining_pipeline_through_kfp_client():
     config = Config(mode="cluster")
     config.pipeline.kfp_host, config.data.source = "http://ml-pipeline.kubeflow:8888", "/data/catalog"
+    config.data.root = Path("/data")  # the PVC mount path the cluster pipeline requires
     client = RecordingClient()
     run = trigger(config, EVENT, client)
     assert run == {"kind": "kfp", "run_id": "run-123", "host": "http://ml-pipeline.kubeflow:8888"}
