@@ -23,7 +23,8 @@ class RecordingClient:
 
     def create_run_from_pipeline_package(self, pipeline_file, arguments, run_name, experiment_name, namespace):
         with open(pipeline_file) as handle:
-            self.calls.append({"package": next(yaml.safe_load_all(handle)), "arguments": arguments, "run_name": run_name,
+            package = next(yaml.safe_load_all(handle))
+            self.calls.append({"package": package, "arguments": arguments, "run_name": run_name,
                                "experiment": experiment_name, "namespace": namespace})
         return type("Run", (), {"run_id": "run-123"})()
 
