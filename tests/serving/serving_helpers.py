@@ -6,11 +6,9 @@ from __future__ import annotations
 import io
 import os
 import socket
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import mlflow
 import numpy as np
 import torch
 import yaml
+from image_bytes import png_declaring  # noqa: F401 - re-exported to the serving tests
 from mlflow import MlflowClient
 from PIL import Image
 
@@ -41,15 +40,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def png_declaring(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims a huge size: a decompression bomb to a naive reader."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
-    return b"\x89PNG\r\n\x1a\n" + body
 
 
 def jpeg_bytes(seed: int = 0, size: int = 64) -> bytes:
