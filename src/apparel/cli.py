@@ -367,6 +367,7 @@ def search(
 def main() -> None:
     """Entry point: a user error is one line on stderr and a non-zero exit, never a traceback."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a bar per fetched artefact, even tiny ones
     try:
         app(standalone_mode=False)
     except click.exceptions.Exit as done:

@@ -13,15 +13,13 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from mlflow import MlflowClient
 from PIL import Image, ImageFilter
 
-from apparel.config import load_config
 from apparel.index import fetch_catalog_index
 from apparel.monitoring.champion import reference_for_champion
-from apparel.stages.data import generate_stage, ingest_stage
-from tests.serving.serving_helpers import Store, start_server
+from apparel.registry.register import store_eval_set
+from tests.serving.serving_helpers import make_store, start_server
 
 RECORDER = ("import json, sys; event = json.load(sys.stdin); "
             "open(sys.argv[1], 'a').write(event['key'] + '\\n'); print('retrain-' + event['key'])")
@@ -60,32 +58,20 @@ def monitor_runs(config_file: Path, count: int) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.skip(reason="KNOWN FAILURE, not fixed by the deadline: `apparel monitor run` exits 1 when it fetches "
-                         "the reference from MLflow into monitoring/references/v1 (see the monitoring report)")
 def test_served_traffic_drift_triggers_retraining_exactly_once(tmp_path):
     triggered = tmp_path / "triggered.txt"
-    overrides = {
-        "model": {"image_size": 32, "embedding_dim": 16},
-        "registry": {"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "artifact_root": str(tmp_path / "art"),
-                     "model_name": "tiny-apparel", "eval_set": str(tmp_path / "eval.csv")},
-        "serving": {"poll_interval_s": 5.0, "request_log_dir": str(tmp_path / "requests"),
-                    "request_log_sample_rate": 1.0, "max_images_per_request": 4, "max_latency_ms": 5},
-        "monitoring": {"folder": str(tmp_path / "monitoring"), "window_size": 40, "window_sizes": [40],
-                       "max_reference": 80, "calibration_draws": 80, "per_vertical": False, "debounce": 2,
-                       "cooldown_windows": 50, "alarm_reports": False, "trigger": "command",
-                       "trigger_command": [sys.executable, "-c", RECORDER, str(triggered)]},
-    }
-    config_file = tmp_path / "config.yaml"
-    config_file.write_text(yaml.safe_dump(overrides))
-    config = load_config(config_file, environ={})
-    labels = generate_stage(config, tmp_path / "catalog", {"products_per_vertical": 30, "views_per_product": 2,
-                                                           "image_size": 40})
-    dataset, _ = ingest_stage(config, labels.parent, tmp_path / "dataset")
-    store = Store(config, dataset, tmp_path)
+    monitoring = {"folder": str(tmp_path / "monitoring"), "window_size": 40, "window_sizes": [40],
+                  "max_reference": 80, "calibration_draws": 80, "per_vertical": False, "debounce": 2,
+                  "cooldown_windows": 50, "alarm_reports": False, "trigger": "command",
+                  "trigger_command": [sys.executable, "-c", RECORDER, str(triggered)]}
+    store = make_store(tmp_path, products_per_vertical=30, monitoring=monitoring, poll_interval_s=5.0)
+    config, dataset, config_file = store.config, store.dataset, tmp_path / "config.yaml"
     version = store.register(seed=0)
-    # the champion's drift reference, as the index stage computes it after the gate
-    dataset.manifest.assign(frozen_from=dataset.info.version).to_csv(config.registry.eval_set, index=False)
-    run_id = MlflowClient().get_model_version(config.registry.model_name, version).tags["run_id"]
+    # registration stores the frozen evaluation set in MLflow; the index stage then computes the reference
+    client = MlflowClient()
+    run_id = client.get_model_version(config.registry.model_name, version).tags["run_id"]
+    store_eval_set(client, config.registry.model_name, dataset.manifest.assign(frozen_from=dataset.info.version),
+                   run_id)
     reference_for_champion(config, tmp_path / "model-0", fetch_catalog_index(config, version), version, run_id,
                            log=lambda line: None)
     (tmp_path / "monitoring" / "references").rename(tmp_path / "monitoring" / "local-copy")  # read it from MLflow
@@ -95,13 +81,16 @@ def test_served_traffic_drift_triggers_retraining_exactly_once(tmp_path):
         rng = np.random.default_rng(0)
         serve(server, [original(images[i]) for i in rng.choice(len(images), 120, replace=False)])
         assert wait_for_rows(tmp_path / "requests", 120)
-        outputs = monitor_runs(config_file, 1)
-        assert "scored 3 new windows" in outputs[0] and not triggered.exists(), outputs
+        first = monitor_runs(config_file, 1)
+        assert "scored 3 new windows" in first[0] and not triggered.exists(), first
 
         serve(server, [shifted(images[i]) for i in rng.choice(len(images), 160, replace=False)])
         assert wait_for_rows(tmp_path / "requests", 280)
         outputs = monitor_runs(config_file, 2)  # two CronJob runs at once
-        assert triggered.read_text().split() == ["v1/overall/4"], outputs  # windows 3 and 4 alarmed: debounce 2
+        # windows 3 and 4 are the first shifted ones: debounce 2 declares drift at 4, or at 3 when the last
+        # unshifted window happened to alarm (a lone false alarm that the debounce alone did not act on)
+        keys = triggered.read_text().split()
+        assert len(keys) == 1 and keys[0] in ("v1/overall/3", "v1/overall/4"), (first, outputs)
         serve(server, [shifted(images[i]) for i in rng.choice(len(images), 120, replace=False)])
         assert wait_for_rows(tmp_path / "requests", 400)
         outputs = monitor_runs(config_file, 2)  # more alarming windows: still the same event
@@ -110,7 +99,7 @@ def test_served_traffic_drift_triggers_retraining_exactly_once(tmp_path):
         server.stop()
     events = subprocess.run([sys.executable, "-c", "from apparel.cli import main; main()", "--config",
                              str(config_file), "monitor", "events"], capture_output=True, text=True, check=True)
-    assert "v1/overall/4" in events.stdout and "retrain-v1/overall/4" in events.stdout
+    assert keys[0] in events.stdout and f"retrain-{keys[0]}" in events.stdout
 
 
 def wait_for_rows(folder: Path, rows: int, seconds: float = 60) -> bool:

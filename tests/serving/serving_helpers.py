@@ -91,7 +91,8 @@ class Store:
         return version
 
 
-def make_store(root: Path, **serving) -> Store:
+def make_store(root: Path, products_per_vertical: int = 4, monitoring: dict | None = None, **serving) -> Store:
+    """A tiny generated catalog and an empty registry under ``root`` (its config file: root/config.yaml)."""
     overrides = {
         "model": {"image_size": 32, "embedding_dim": 16},
         "registry": {"tracking_uri": f"sqlite:///{root / 'mlflow.db'}", "artifact_root": str(root / "artefacts"),
@@ -99,11 +100,13 @@ def make_store(root: Path, **serving) -> Store:
         "serving": {"poll_interval_s": 1.0, "request_log_dir": str(root / "requests"),
                     "request_log_sample_rate": 1.0, "max_images_per_request": 4, "max_body_bytes": 200_000,
                     "max_k": 20, "max_latency_ms": 5, **serving},
+        **({"monitoring": monitoring} if monitoring else {}),
     }
     config_file = root / "config.yaml"
     config_file.write_text(yaml.safe_dump(overrides))
     config = load_config(config_file, environ={})
-    labels = generate_stage(config, root / "catalog", {"products_per_vertical": 4, "views_per_product": 2,
+    labels = generate_stage(config, root / "catalog", {"products_per_vertical": products_per_vertical,
+                                                       "views_per_product": 2,
                                                        "image_size": 40})
     dataset, _ = ingest_stage(config, labels.parent, root / "dataset")
     return Store(config, dataset, root)

@@ -110,7 +110,7 @@ def _registered_model_tags(client: MlflowClient, name: str) -> dict[str, str]:
         raise
 
 
-def _store_eval_set(client: MlflowClient, name: str, frame: pd.DataFrame, run_id: str) -> None:
+def store_eval_set(client: MlflowClient, name: str, frame: pd.DataFrame, run_id: str) -> None:
     """First registration only: the frozen set becomes an artefact of this run, found by a model tag."""
     if EVAL_SET_TAG in _registered_model_tags(client, name):
         return
@@ -217,7 +217,7 @@ def _register(config: Config, client: MlflowClient, model_dir: Path, dataset: Da
             (Path(folder) / "model_card.md").write_text(card)
             retry(mlflow.log_artifacts)(str(evaluation_dir), "reports")
             retry(mlflow.log_artifacts)(folder, "reports")
-    _store_eval_set(client, name, frame, run.info.run_id)
+    store_eval_set(client, name, frame, run.info.run_id)
     for tag, value in {"gate.decision": decision.alias, "gate.reasons": decision.summary(),
                        "dataset.version": dataset.info.version, "run_id": run.info.run_id,
                        CANDIDATE_KEY_TAG: key}.items():
