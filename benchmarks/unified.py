@@ -21,8 +21,9 @@ holds a single class for the label (every system scores 1.0 there) are left out 
 fashion-products is scored on the label the models train on (articleType+baseColour, unprefixed keys)
 and on articleType (``articleType.`` keys); the synthetic catalog on product_id (``synthetic.`` keys).
 
-Seeds run seed-major over the datasets and each finished seed is kept under runs/benchmarks/, so an
-interrupted run resumes and the result file always holds every finished seed.
+Seeds run seed-major over the datasets and each finished seed is kept under runs/benchmarks/ (a file
+per dataset), so an interrupted run resumes, datasets can train in separate processes at once
+(``--datasets``), and the result file always holds every finished seed.
 
     python benchmarks/unified.py [--seeds 5] [--steps 100] [--image-size 32] [--students default,flipped_views]
 """
@@ -257,24 +258,28 @@ def main() -> None:
     load_at_start = load_average()
     base = load_config(environ={"APPAREL__MODEL__IMAGE_SIZE": str(ARGS.image_size)})
     datasets = prepare(base)
-    key = "-".join(f"{k}={v}" for k, v in sorted(settings().items())).replace("/", "_").replace(",", "+")
-    cache = WORK / f"seeds-{key}.json"
-    done: dict[str, list[dict]] = json.loads(cache.read_text()) if cache.is_file() else {}
+    # threads change the speed, not the models: seeds trained with other thread counts are the same work
+    key = "-".join(f"{k}={v}" for k, v in sorted(settings().items()) if k != "torch_threads")
+    key = key.replace("/", "_").replace(",", "+")
+    caches = {name: WORK / f"seeds-{name}-{key}.json" for name in datasets}  # one per dataset: runs may overlap
     for seed in range(ARGS.seeds):
         for name, (root, config, labels, _) in datasets.items():
-            if name not in ARGS.datasets or len(done.get(name, [])) > seed:
+            done = json.loads(caches[name].read_text()) if caches[name].is_file() else []
+            if name not in ARGS.datasets or len(done) > seed:
                 continue
             start = time.perf_counter()
             sweet = ARGS.sweet_spot and name == "synthetic" and seed == 0
-            done.setdefault(name, []).append(run_seed(configure(config, ARGS.steps, seed, config.data.label), root,
-                                                      labels, ARGS.students, sweet))
-            cache.write_text(json.dumps(done))
+            done.append(run_seed(configure(config, ARGS.steps, seed, config.data.label), root, labels,
+                                 ARGS.students, sweet))
+            caches[name].write_text(json.dumps(done))
             print(f"{name} seed {seed}: {time.perf_counter() - start:.0f}s (load {load_average()[0]})", flush=True)
-        write(datasets, done, load_at_start)
-    write(datasets, done, load_at_start)
+            write(datasets, caches, load_at_start)
+    write(datasets, caches, load_at_start)
 
 
-def write(datasets: dict, done: dict[str, list[dict]], load_at_start: list[float]) -> None:
+def write(datasets: dict, caches: dict[str, Path], load_at_start: list[float]) -> None:
+    """The result file from every dataset's finished seeds (those of a run in another process too)."""
+    done = {name: json.loads(path.read_text()) for name, path in caches.items() if path.is_file()}
     results = {name: dataset_result(name, root, done[name], labels, prefixes)
                for name, (root, _, labels, prefixes) in datasets.items() if done.get(name)}
     summary = {key: value for result in results.values() for key, value in result["summary"].items()}

@@ -209,12 +209,18 @@ def rollback(why: Annotated[str, typer.Option(help="Recorded in the audit trail.
 def approve(
     version: Annotated[str, typer.Argument(help="Version to promote to champion.")],
     why: Annotated[str, typer.Option(help="Recorded in the audit trail.")] = "approved in review",
+    catalog: Annotated[Path | None, typer.Option(help="Ingested catalog to index (default: the newest).")] = None,
 ) -> None:
-    """Review mode: promote a challenger to champion."""
+    """Review mode: promote a challenger to champion, and give it the search index and drift reference
+    that the gate gives a champion it promotes itself (the service only swaps to a version with an index)."""
     from apparel.registry.aliases import approve as approve_version
+    from apparel.stages.index import index_approved
 
+    dataset_root = dataset_or_newest(catalog)  # before the alias moves: a missing catalog changes nothing
     event = approve_version(_client(), config().registry.model_name, version, why)
     typer.echo(f"champion -> v{event.version} (was v{event.previous}) by {event.who}")
+    outcome = index_approved(config(), event.version, dataset_root)
+    typer.echo(f"index: {outcome['message']}")
 
 
 @app.command()

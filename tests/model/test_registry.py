@@ -200,6 +200,14 @@ def test_review_mode_waits_for_approval(registry_config: Config, trained, datase
 
     event = approve(MlflowClient(), config.registry.model_name, held.version, "looks right")
     assert event.alias == "champion" and event.who and event.why == "looks right"
+    # the approved champion gets what the gate gives one it promotes: its index and drift reference
+    from apparel.index import fetch_catalog_index
+    from apparel.stages.index import index_approved
+
+    assert index_approved(config, held.version, dataset)["built"]
+    assert fetch_catalog_index(config, held.version).meta.model_version == held.version
+    assert (Path(config.monitoring.folder) / "references" / f"v{held.version}").is_dir()
+    assert "already has its index" in index_approved(config, held.version, dataset)["message"]
     with pytest.raises(ValueError, match="no version 99"):
         approve(MlflowClient(), config.registry.model_name, "99")
 

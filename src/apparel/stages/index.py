@@ -29,6 +29,22 @@ def index_stage(config: Config, dataset_root: Path, model_dir: Path, out_dir: Pa
     return outcome
 
 
+def index_approved(config: Config, version: str, dataset_root: Path) -> dict:
+    """A version promoted by hand (review mode): its index and drift reference, unless it has them."""
+    from apparel.index import fetch_catalog_index
+    from apparel.registry.aliases import CHAMPION
+    from apparel.workspace import champion_or_newest
+
+    try:
+        fetch_catalog_index(config, version)
+        return {"version": version, "built": False, "message": f"v{version} already has its index"}
+    except FileNotFoundError:
+        pass
+    out_dir = Path(config.data.root) / "index" / f"v{version}"
+    return index_stage(config, dataset_root, champion_or_newest(config), out_dir, version, CHAMPION,
+                       log=lambda line: None)
+
+
 def _index_champion(config: Config, dataset_root: Path, model_dir: Path, out_dir: Path, version: str) -> dict:
     from mlflow import MlflowClient
 
