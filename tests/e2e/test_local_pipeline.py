@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -63,21 +64,42 @@ def registered_versions(workdir: Path) -> int:
         return db.execute("select count(*) from model_versions").fetchone()[0]
 
 
+@dataclass
+class Trained:
+    """One workspace for both tests (one training run fewer): retraining before any champion, then
+    training twice, the second from cache."""
+
+    workdir: Path
+    orphan: subprocess.CompletedProcess
+    first: subprocess.CompletedProcess
+    first_s: float
+    second: subprocess.CompletedProcess
+    second_s: float
+    versions_after_second: int
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Trained:
+    workdir = tmp_path_factory.mktemp("pipeline")
+    orphan, _ = pipeline_run(workdir, "retraining")
+    first, first_s = pipeline_run(workdir)
+    second, second_s = pipeline_run(workdir)
+    return Trained(workdir, orphan, first, first_s, second, second_s, registered_versions(workdir))
+
+
 @pytest.mark.slow
-def test_training_pipeline_registers_indexes_and_caches(tmp_path: Path) -> None:
-    first, first_s = pipeline_run(tmp_path)
+def test_training_pipeline_registers_indexes_and_caches(trained: Trained) -> None:
+    tmp_path, first, second = trained.workdir, trained.first, trained.second
     assert first.returncode == 0, (first.stdout + first.stderr)[-4000:]
     assert_quiet(tmp_path, first)
     steps = [line for line in first.stdout.splitlines() if line.startswith("[")]
     assert [line.split()[0] for line in steps] == [f"[{k}/8]" for k in range(1, 9)], steps
     assert "registered: apparel-unified v1 -> champion" in first.stdout
     assert "Recall@1: mean " in first.stdout and "search index: " in first.stdout
-    assert registered_versions(tmp_path) == 1
     with sqlite3.connect(tmp_path / "runs" / "mlflow.db") as db:
         assert db.execute("select count(*) from metrics where key like 'retrieval.%.recall_at_1'").fetchone()[0] >= 5
     assert list((tmp_path / "runs" / "pipeline").glob("*/build-index/index/catalog.faiss"))
 
-    second, second_s = pipeline_run(tmp_path)
     assert second.returncode == 0, (second.stdout + second.stderr)[-4000:]
     for task in ("ingest", "train-specialist", "distill", "add-attribute-branches", "evaluate"):
         assert not executed(second, task, tmp_path), task
@@ -86,21 +108,21 @@ def test_training_pipeline_registers_indexes_and_caches(tmp_path: Path) -> None:
     assert "cached" in next(line for line in second.stdout.splitlines() if "] train-specialist" in line)
     # Regression (issue 12): an unchanged re-run registered v2; and its final state went unrecorded.
     assert "unchanged: champion stays v1" in second.stdout
-    assert registered_versions(tmp_path) == 1
+    assert trained.versions_after_second == 1
     runs = [json.loads(line) for line in (tmp_path / "runs" / "data" / "pipeline_runs.jsonl").read_text().splitlines()]
-    assert [r["state"] for r in runs] == ["SUCCEEDED", "SUCCEEDED"] and runs[0]["run"] != runs[1]["run"]
-    assert second_s < first_s
+    training = [r for r in runs if "retraining" not in r["run"]]  # the fixture's first run was a retraining
+    assert len(training) == len(runs) - 1, runs
+    assert [r["state"] for r in training] == ["SUCCEEDED", "SUCCEEDED"] and training[0]["run"] != training[1]["run"]
+    assert trained.second_s < trained.first_s
 
 
 @pytest.mark.slow
-def test_retraining_skips_an_unchanged_catalog_and_gates_a_fine_tune_on_new_data(tmp_path: Path) -> None:
-    orphan, _ = pipeline_run(tmp_path, "retraining")  # regression (issue 12): crashed in the fine-tune step
+def test_retraining_skips_an_unchanged_catalog_and_gates_a_fine_tune_on_new_data(trained: Trained) -> None:
+    tmp_path, orphan = trained.workdir, trained.orphan  # regression (issue 12): crashed in the fine-tune step
     assert orphan.returncode == 0, (orphan.stdout + orphan.stderr)[-4000:]
     assert "nothing to fine-tune: there is no champion yet" in orphan.stdout
     assert not executed(orphan, "finetune-champion", tmp_path)
-
-    trained, _ = pipeline_run(tmp_path)
-    assert trained.returncode == 0, (trained.stdout + trained.stderr)[-4000:]
+    assert trained.first.returncode == 0
 
     unchanged, _ = pipeline_run(tmp_path, "retraining")
     assert unchanged.returncode == 0, (unchanged.stdout + unchanged.stderr)[-4000:]
