@@ -17,12 +17,16 @@ latencies (timed in alternation) are measured in the same process; the latency b
 embedding-only model. The landmark-pooled local branch of FashionNet is not part of the product (no
 landmark labels on the real catalog), so it has no ablation here.
 
-    python benchmarks/attributes.py [--seeds 3] [--steps 50] [--image-size 32] [--base-steps 100]
+Each dataset's result is kept under runs/benchmarks/attributes/ once it finishes, so the datasets can run
+in separate processes (``--datasets``) and the result file merges every finished one.
+
+    python benchmarks/attributes.py [--seeds 3] [--steps 50] [--image-size 32] [--base-steps 100] [--datasets synthetic]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -32,7 +36,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED_DATA, load_average, paired_ratio, write_result  # noqa: E402
+from common import ROOT, SHARED_DATA, load_average, paired_ratio, write_result  # noqa: E402
 from unified import configure, distill, train_group  # noqa: E402
 
 from apparel.config import Config, load_config  # noqa: E402
@@ -53,6 +57,7 @@ from apparel.train.attributes import (  # noqa: E402
 from apparel.train.loop import embed  # noqa: E402
 
 MISSING_RATES = (0.0, 0.5, 0.8)
+WORK = ROOT / "runs" / "benchmarks" / "attributes"
 
 
 def unified_trunk(config: Config, root: Path) -> EmbeddingNet:
@@ -195,27 +200,33 @@ def main() -> None:
     torch.manual_seed(0)
     base = configure(load_config(environ={"APPAREL__MODEL__IMAGE_SIZE": str(ARGS.image_size)}), ARGS.base_steps, 0,
                      "product_id")
-    results = {}
+    settings = {"steps_per_attribute": ARGS.steps, "image_size": ARGS.image_size, "missing_rates": MISSING_RATES,
+                "seeds": ARGS.seeds, "base_steps_per_vertical": ARGS.base_steps, "attention": ARGS.attention,
+                "synthetic_products_per_vertical": ARGS.products}
+    key = "-".join(f"{k}={v}" for k, v in sorted(settings.items())).replace(" ", "").replace(",", "+")
+    # One file per finished dataset, so the datasets can run in separate processes at once (--datasets)
+    # and the result always holds every dataset finished under these settings.
+    caches = {name: WORK / f"{name}-{key}.json" for name in ("synthetic", "fashion-products")}
+    WORK.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        catalog = {"products_per_vertical": ARGS.products, "views_per_product": 4}
-        labels = generate_stage(base, work / "synthetic", catalog)
-        ingest_stage(base, labels.parent, work / "synthetic-ds")
-        names = Dataset.load(work / "synthetic-ds").info.attributes
-        results["synthetic"] = run_dataset(base, work / "synthetic-ds", names)
+        if "synthetic" in ARGS.datasets:
+            catalog = {"products_per_vertical": ARGS.products, "views_per_product": 4}
+            labels = generate_stage(base, work / "synthetic", catalog)
+            ingest_stage(base, labels.parent, work / "synthetic-ds")
+            names = Dataset.load(work / "synthetic-ds").info.attributes
+            caches["synthetic"].write_text(json.dumps(run_dataset(base, work / "synthetic-ds", names)))
         real = SHARED_DATA / "fashion-products"
-        if real.is_dir():
+        if "fashion-products" in ARGS.datasets and real.is_dir():
             real_data = base.data.model_copy(update={"label": "articleType+baseColour"})
             real_config = base.model_copy(update={"data": real_data})
             ingest_stage(real_config, real, work / "real-ds", "fashion-products")
-            results["fashion-products"] = run_dataset(real_config, work / "real-ds",
-                                                      ["baseColour", "articleType", "gender", "season", "usage"])
+            result = run_dataset(real_config, work / "real-ds", ["baseColour", "articleType", "gender", "season",
+                                                                   "usage"])
+            caches["fashion-products"].write_text(json.dumps(result))
+    results = {name: json.loads(path.read_text()) for name, path in caches.items() if path.is_file()}
     write_result("attributes", {"summary": summary(results), "datasets": results,
-                                "settings": {"steps_per_attribute": ARGS.steps, "image_size": ARGS.image_size,
-                                             "missing_rates": MISSING_RATES, "seeds": ARGS.seeds,
-                                             "base_steps_per_vertical": ARGS.base_steps, "threads": ARGS.threads,
-                                             "synthetic_products_per_vertical": ARGS.products}}, load_at_start)
-
+                                "settings": {**settings, "threads": ARGS.threads}}, load_at_start)
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -227,5 +238,6 @@ if __name__ == "__main__":
     parser.add_argument("--no-attention", dest="attention", action="store_false",
                         help="skip the attention-on progressive system")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--datasets", type=lambda s: s.split(","), default=["synthetic", "fashion-products"])
     ARGS = parser.parse_args()
     main()

@@ -65,7 +65,8 @@ def load_served_model(config: Config, name: str, version: str) -> ServedModel:
 
     configure(config.registry)
     try:
-        runtime = InferenceRuntime(load_registered(f"models:/{name}/{version}"), config.data.max_image_pixels)
+        runtime = InferenceRuntime(load_registered(f"models:/{name}/{version}"), config.data.max_image_pixels,
+                                   frozen=config.serving.frozen_graph)
     except Exception as error:
         raise ModelUnavailable(f"cannot load models:/{name}/{version}: {str(error).splitlines()[0]}") from error
     try:
