@@ -1,6 +1,8 @@
 """Serving throughput and latency: the service with adaptive batching vs the same service with batching
-off (max_batch_size 1), the gRPC path of the batched service, and the in-process runtime (decode +
-one batched forward pass, the limit), at concurrency 1, 8 and 32, same model and images, one run.
+off (max_batch_size 1), the gRPC path of the batched service, the batched service running the eager
+model instead of its frozen graph (``serving.frozen_graph`` off), and the in-process runtime (decode +
+one batched forward pass of the frozen graph, the limit), at concurrency 1, 8 and 32, same model and
+images, one run.
 
 Each setting runs ``--repeats`` windows of ``--seconds``; throughput is images answered per second
 (one image per request), reported as the mean with a 95% interval over the windows. The load
@@ -96,12 +98,13 @@ def registered_champion(root: Path) -> tuple[Path, list[bytes], str]:
 
 
 class Server:
-    def __init__(self, config_file: Path, max_batch_size: int) -> None:
+    def __init__(self, config_file: Path, max_batch_size: int, frozen_graph: bool = True) -> None:
         import httpx
 
         self.http_port, self.grpc_port = free_port(), free_port()
-        env = {**os.environ, "APPAREL__SERVING__MAX_BATCH_SIZE": str(max_batch_size), "BENTOML_DO_NOT_TRACK": "True"}
-        self.log = config_file.parent / f"server-{max_batch_size}.log"
+        env = {**os.environ, "APPAREL__SERVING__MAX_BATCH_SIZE": str(max_batch_size), "BENTOML_DO_NOT_TRACK": "True",
+               "APPAREL__SERVING__FROZEN_GRAPH": str(frozen_graph).lower()}
+        self.log = config_file.parent / f"server-{max_batch_size}-{frozen_graph}.log"
         command = [sys.executable, "-c", "from apparel.cli import main; main()", "--config", str(config_file), "serve",
                    "--port", str(self.http_port), "--grpc-port", str(self.grpc_port)]
         with self.log.open("w") as out:
@@ -250,8 +253,9 @@ def main() -> None:
     results: dict[str, dict[str, dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as folder:
         config_file, images, source = registered_champion(Path(folder))
-        for name, batch_size in (("http_batched", 32), ("http_naive", 1)):
-            server = Server(config_file, batch_size)
+        for name, batch_size, frozen in (("http_batched", 32, True), ("http_naive", 1, True),
+                                         ("http_batched_eager", 32, False)):
+            server = Server(config_file, batch_size, frozen)
             try:
                 results[name] = sweep(http_caller(server.url), images, args.seconds, args.repeats, server.url)
                 if name == "http_batched":
@@ -268,13 +272,15 @@ def main() -> None:
         "served_over_raw_throughput": round(c32["http_batched"]["throughput"] / c32["raw_in_process"]["throughput"],
                                             3),
         "grpc_over_http_throughput": round(c32["grpc_batched"]["throughput"] / c32["http_batched"]["throughput"], 3),
+        "frozen_over_eager_throughput": round(c32["http_batched"]["throughput"]
+                                              / c32["http_batched_eager"]["throughput"], 3),
         "p99_ms_c32": round(c32["http_batched"]["p99_ms"], 1),
         "errors": int(sum(s["errors"] for setting in results.values() for s in setting.values())),
     }
     write_result("serving", {"summary": summary, "results": results, "queries": source,
                              "setup": {"seconds_per_window": args.seconds, "repeats": args.repeats,
                                        "images_per_request": 1, "max_batch_size": {"batched": 32, "naive": 1},
-                                       "raw": "in-process decode + one forward pass of c images (batch = c)",
+                                       "raw": "in-process decode + one frozen-graph pass of c images (batch = c)",
                                        "load_average_before": load_before, "load_average_after": os.getloadavg()}})
 
 
