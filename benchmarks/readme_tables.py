@@ -95,7 +95,8 @@ def attributes_section() -> list[str]:
             f"{settings['base_steps_per_vertical']} steps per vertical, {settings['image_size']} px "
             "(`attributes.json`).",
             "",
-            "| summary (worst over missing rates 0/50/80 % and both datasets) | ratio [95 % CI] | where |",
+            f"| summary (worst over missing rates 0/50/80 % and {' and '.join(result['datasets'])}) | ratio "
+            "[95 % CI] | where |",
             "|---|---|---|"]
     for key in ("progressive_over_multilabel", "progressive_over_per_attribute"):
         out.append(f"| {key.replace('_', ' ')} (target ≥ 1) | {ci(s, key + '_worst')} | {s[key + '_worst_case']} |")
