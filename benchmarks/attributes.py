@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, SHARED_DATA, load_average, paired_ratio, write_result  # noqa: E402
+from common import ROOT, SHARED_DATA, load_average, paired_ratio, settings_key, write_result  # noqa: E402
 from unified import configure, distill, train_group  # noqa: E402
 
 from apparel.config import Config, load_config  # noqa: E402
@@ -57,6 +57,7 @@ from apparel.train.attributes import (  # noqa: E402
 from apparel.train.loop import embed  # noqa: E402
 
 MISSING_RATES = (0.0, 0.5, 0.8)
+DATASETS = ("synthetic", "fashion-products")
 WORK = ROOT / "runs" / "benchmarks" / "attributes"
 
 
@@ -203,10 +204,10 @@ def main() -> None:
     settings = {"steps_per_attribute": ARGS.steps, "image_size": ARGS.image_size, "missing_rates": MISSING_RATES,
                 "seeds": ARGS.seeds, "base_steps_per_vertical": ARGS.base_steps, "attention": ARGS.attention,
                 "synthetic_products_per_vertical": ARGS.products}
-    key = "-".join(f"{k}={v}" for k, v in sorted(settings.items())).replace(" ", "").replace(",", "+")
+    key = settings_key(settings)
     # One file per finished dataset, so the datasets can run in separate processes at once (--datasets)
     # and the result always holds every dataset finished under these settings.
-    caches = {name: WORK / f"{name}-{key}.json" for name in ("synthetic", "fashion-products")}
+    caches = {name: WORK / f"{name}-{key}.json" for name in DATASETS}
     WORK.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -228,6 +229,7 @@ def main() -> None:
     write_result("attributes", {"summary": summary(results), "datasets": results,
                                 "settings": {**settings, "threads": ARGS.threads}}, load_at_start)
 
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=50, help="steps per attribute (branch + fine-tune)")
@@ -238,6 +240,6 @@ if __name__ == "__main__":
     parser.add_argument("--no-attention", dest="attention", action="store_false",
                         help="skip the attention-on progressive system")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--datasets", type=lambda s: s.split(","), default=["synthetic", "fashion-products"])
+    parser.add_argument("--datasets", type=lambda s: s.split(","), default=list(DATASETS))
     ARGS = parser.parse_args()
     main()

@@ -16,6 +16,12 @@ RESULTS = ROOT / "benchmarks" / "results"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
+def settings_key(settings: dict) -> str:
+    """A file-name-safe key of benchmark settings, for caches of finished work that runs resume from."""
+    key = "-".join(f"{k}={v}" for k, v in sorted(settings.items()))
+    return key.replace("/", "_").replace(",", "+")
+
+
 def load_average() -> list[float]:
     """1-, 5- and 15-minute load averages (what `uptime` shows): above the core count, the machine was
     shared with other work and every absolute time in the result is inflated."""

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, ROOT, SHARED_DATA, load_average, paired_ratio, write_result  # noqa: E402
+from common import RESULTS, ROOT, SHARED_DATA, load_average, paired_ratio, settings_key, write_result  # noqa: E402
 
 from apparel.config import Config, load_config  # noqa: E402
 from apparel.data.dataset import load_images  # noqa: E402
@@ -259,8 +259,7 @@ def main() -> None:
     base = load_config(environ={"APPAREL__MODEL__IMAGE_SIZE": str(ARGS.image_size)})
     datasets = prepare(base)
     # threads change the speed, not the models: seeds trained with other thread counts are the same work
-    key = "-".join(f"{k}={v}" for k, v in sorted(settings().items()) if k != "torch_threads")
-    key = key.replace("/", "_").replace(",", "+")
+    key = settings_key({k: v for k, v in settings().items() if k != "torch_threads"})
     caches = {name: WORK / f"seeds-{name}-{key}.json" for name in datasets}  # one per dataset: runs may overlap
     for seed in range(ARGS.seeds):
         for name, (root, config, labels, _) in datasets.items():

@@ -18,7 +18,9 @@ def preflight(config: Config) -> str:
     from apparel.serving.model import load_served_model, resolve
 
     name, version = resolve(config)
-    served = load_served_model(config, name, version)
+    # A check, not the server: the worker builds the frozen graph it serves; tracing one here is thrown away.
+    eager = config.model_copy(update={"serving": config.serving.model_copy(update={"frozen_graph": False})})
+    served = load_served_model(eager, name, version)
     served.batcher.close()
     return f"{name} v{version} ({served.index.meta.size} catalog images, index {served.index.meta.factory})"
 
@@ -57,7 +59,9 @@ def search_in_process(config: Config, image: Path, k: int, vertical: str = "") -
     from apparel.serving.core import ServingCore
     from apparel.serving.errors import ServingError
 
-    quiet = config.model_copy(update={"serving": config.serving.model_copy(update={"request_log_sample_rate": 0.0})})
+    # One query: tracing a frozen graph would cost more than it saves; nothing here is worth logging.
+    quiet = config.model_copy(update={"serving": config.serving.model_copy(update={"request_log_sample_rate": 0.0,
+                                                                                   "frozen_graph": False})})
     core = ServingCore(quiet)
     core.start(poll=False)
     try:
