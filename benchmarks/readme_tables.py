@@ -44,19 +44,28 @@ def unified_section() -> list[str]:
         return ["### Unified embedding vs specialists vs all-in-one (`benchmarks/unified.py`)", "",
                 "`unified.json` predates the honest summary (pooled Recall@1, paired CIs, single-class verticals "
                 "left out): not regenerated in this run.", ""]
+    share, factor = settings.get("generalist_share", 0), settings["distill_factor"]
+    teachers = (f"a generalist over every vertical for {share:g} of the teachers' V×S triplet steps, then each "
+                f"specialist fine-tuned from it for the rest" if share else "specialists from scratch, V×S in all")
+    student = (f"L2 regression plus {settings['distill_triplet_weight']:g} × triplet loss"
+               if settings.get("distill_triplet_weight") else "L2 regression")
     out = ["### Unified embedding vs specialists vs all-in-one (`benchmarks/unified.py`)", "",
            f"resnet18 from scratch, {settings['image_size']} px, P×K 8×4, {settings['steps_per_vertical']} steps "
-           f"per vertical (specialists V×S in all, all-in-one V×S, student {settings['distill_factor']}×V×S of L2 "
-           f"regression; budgets in the script's docstring); students: {', '.join(settings['students'])}. "
+           f"per vertical S. Teachers: {teachers}; all-in-one V×S; unified student {factor}×V×S steps of "
+           f"{student}{', from the generalist' if share else ''}; all-in-one matched {1 + factor}×V×S, the unified "
+           f"system's whole budget (budgets in the script's docstring); students: {', '.join(settings['students'])}. "
            f"Ratios are means of paired per-seed ratios of pooled Recall@1 (all queries of the scored verticals "
            f"together) with 95 % t intervals (`unified.json`).", "",
            "| dataset · label | seeds | unified / all-in-one (target > 1, CI low ≥ 1) | unified / specialists "
-           "(target ≥ 0.99) | left out (single-class test gallery) |", "|---|---|---|---|---|"]
+           "(target ≥ 0.99) | unified / all-in-one matched | left out (single-class test gallery) |",
+           "|---|---|---|---|---|---|"]
     for name, data in result["datasets"].items():
         for label, prefix in zip(data["labels"], ["", "articleType."] if name == "fashion-products" else
                                  ["synthetic."], strict=False):
+            matched = ci(s, prefix + "unified_over_all_in_one_matched") \
+                if prefix + "unified_over_all_in_one_matched" in s else "not run"
             out.append(f"| {name} · `{label}` | {data['seeds']} | {ci(s, prefix + 'unified_over_all_in_one')} | "
-                       f"{ci(s, prefix + 'unified_over_specialists')} | "
+                       f"{ci(s, prefix + 'unified_over_specialists')} | {matched} | "
                        f"{', '.join(data['degenerate_verticals'][label]) or 'none'} |")
     extra = sorted({k.split(".")[-1] for k in s if re.search(r"unified_[a-z_]+_over_unified$", k)})
     for key in extra:

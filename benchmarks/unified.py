@@ -4,15 +4,22 @@ Everything runs in this one process with the training loop the product uses (``f
 Ray launcher, whose start-up would dominate runs this small). Retrieval is scored per vertical on the
 test split, each vertical in its own gallery, leave one out.
 
-Step budgets, with V verticals and S = ``--steps`` (every step one P×K batch of 8×4 = 32 images, AdamW,
-cosine schedule over 4 epochs):
-  * each specialist: S triplet steps on its vertical (V×S over all specialists);
-  * all-in-one: V×S triplet steps on all verticals, the specialists' total;
-  * unified student: F×V×S L2-regression steps (F = ``--distill-factor``) on the specialists' embeddings
-    of the training images, after one gradient-free teacher pass; counting its teachers, the unified
-    system costs (1 + F)×V×S steps against the all-in-one's V×S. Each extra student recipe
-    (``--students``) gets the same F×V×S steps from the same teachers.
-The sweet-spot study (``--sweet-spot``, synthetic, seed 0) gives a group of g verticals g×S steps.
+Step budgets, with V verticals, S = ``--steps`` and g = ``--generalist-share`` (the product's
+``train.generalist_share``; every step one P×K batch of 8×4 = 32 images, AdamW, cosine schedule over
+4 epochs each run):
+  * the generalist: g×V×S triplet steps on all verticals; each specialist then (1 − g)×S triplet steps
+    on its vertical, starting from the generalist: V×S triplet steps over all the teachers (with g = 0:
+    S steps each from scratch, the recipe before the generalist);
+  * all-in-one: V×S triplet steps on all verticals, the teachers' total;
+  * all-in-one, matched: (1 + F)×V×S triplet steps on all verticals, the whole unified system's budget;
+  * unified student: F×V×S steps (F = ``--distill-factor``) of L2 regression onto the specialists'
+    embeddings of the training images (after one gradient-free teacher pass) plus, weighted by the
+    product's ``train.distill_triplet_weight``, the triplet loss on the same P×K batches, starting from
+    the generalist (from scratch when g = 0); counting its teachers, the unified system costs
+    (1 + F)×V×S steps against the all-in-one's V×S. Each extra student recipe (``--students``) gets
+    the same F×V×S steps from the same teachers.
+The sweet-spot study (``--sweet-spot``, synthetic, seed 0) gives a group of g verticals g×S steps, from
+scratch.
 
 Summary, per dataset and label: for each seed, the ratio of pooled Recall@1 (all queries of the scored
 verticals together, i.e. verticals weighted by their queries), top system over bottom system; then the
@@ -52,18 +59,19 @@ from apparel.stages.data import generate_stage, ingest_stage  # noqa: E402
 from apparel.train.distill import teacher_targets  # noqa: E402
 from apparel.train.embedding_job import fit_in_process, job_frame, make_job  # noqa: E402
 from apparel.train.loop import embed  # noqa: E402
-from apparel.train.specialists import contiguous_groups  # noqa: E402
+from apparel.train.specialists import contiguous_groups, generalist_budget, specialist_budget  # noqa: E402
 
+PRODUCT = load_config(environ={})  # the product's defaults: the recipe this benchmark measures
 METRICS = ("recall@1", "recall@5", "recall@10", "map@r")
 WORK = ROOT / "runs" / "benchmarks" / "unified"
 # Student recipes: name → TrainConfig overrides of the distillation (``default``: the product's config).
 STUDENTS = {"default": {}, "flipped_views": {"distill_flipped_views": True},
-            "plain": {"distill_flipped_views": False}}
+            "plain": {"distill_flipped_views": False}, "l2_only": {"distill_triplet_weight": 0.0}}
 
 
 def configure(base: Config, steps: int, seed: int, label: str) -> Config:
     train = base.train.model_copy(update={"epochs": 4, "steps_per_epoch": steps // 4, "seed": seed,
-                                          "batch_p": 8, "batch_k": 4})
+                                          "batch_p": 8, "batch_k": 4, "generalist_share": ARGS.generalist_share})
     return base.model_copy(update={"train": train, "data": base.data.model_copy(update={"label": label})})
 
 
@@ -76,16 +84,32 @@ def train_group(config: Config, root: Path, group: list[str], name: str) -> Embe
     return fit_in_process(make_job(scaled(config, len(group)), name, root, group, "triplet"))
 
 
+def train_teachers(config: Config, root: Path, verticals: list[str], scratch: Path
+                   ) -> tuple[dict[str, EmbeddingNet], Path | None]:
+    """The product's teachers (``apparel.stages.specialists``): a generalist over every vertical, then each
+    specialist fine-tuned from it, under the product's own budget split. Returns them and the generalist's
+    folder (None when the share is 0 and the specialists start from scratch)."""
+    start = None
+    if config.train.generalist_share > 0:
+        start = scratch / "generalist"
+        fit_in_process(make_job(generalist_budget(config, len(verticals)), "generalist", root, verticals,
+                                "triplet")).save(start)
+    budget = specialist_budget(config)
+    return {v: fit_in_process(make_job(budget, f"specialist-{v}", root, [v], "triplet", init_path=start))
+            for v in verticals}, start
+
+
 def distill(config: Config, root: Path, specialists: dict[str, EmbeddingNet], scratch: Path, factor: int = 1,
-            recipe: dict | None = None) -> EmbeddingNet:
-    """The unified student, distilled for `factor` times the steps of one model over all verticals, with
-    the product's distillation code (teacher targets and regression job) under the recipe's settings."""
+            recipe: dict | None = None, start: Path | None = None) -> EmbeddingNet:
+    """The unified student, distilled for `factor` times the steps of one model over all verticals from
+    ``start`` (the generalist) or scratch, with the product's distillation code (teacher targets and
+    regression job) under the recipe's settings."""
     folders = {}
     for vertical, model in specialists.items():
         model.save(scratch / vertical)
         folders[vertical] = scratch / vertical
     config = scaled(config, len(specialists) * factor, **(recipe or {}))
-    job = make_job(config, "unified", root, sorted(specialists), "regress", scratch / "teachers.pt")
+    job = make_job(config, "unified", root, sorted(specialists), "regress", scratch / "teachers.pt", start)
     torch.save(teacher_targets(job_frame(job, "train"), folders, config.train.distill_flipped_views),
                scratch / "teachers.pt")
     return fit_in_process(job)
@@ -141,13 +165,18 @@ def run_seed(config: Config, root: Path, eval_labels: list[str], students: list[
     dataset = Dataset.load(root)
     verticals = dataset.verticals
     test = dataset.split("test")
-    specialists = {v: train_group(config, root, [v], f"specialist-{v}") for v in verticals}
-    all_in_one = train_group(config, root, verticals, "all-in-one")
-    systems = {"specialists": specialists, "all_in_one": {v: all_in_one for v in verticals}}
-    for student in students:
-        with tempfile.TemporaryDirectory() as scratch:
-            unified = distill(config, root, specialists, Path(scratch), ARGS.distill_factor, STUDENTS[student])
-        systems["unified" if student == "default" else f"unified_{student}"] = {v: unified for v in verticals}
+    with tempfile.TemporaryDirectory() as scratch:
+        specialists, start = train_teachers(config, root, verticals, Path(scratch))
+        all_in_one = train_group(config, root, verticals, "all-in-one")
+        # the sceptic's baseline: one triplet model given every step the unified system took
+        matched = train_group(scaled(config, 1 + ARGS.distill_factor), root, verticals, "all-in-one-matched")
+        systems = {"specialists": specialists, "all_in_one": {v: all_in_one for v in verticals},
+                   "all_in_one_matched": {v: matched for v in verticals}}
+        for student in students:
+            work = Path(scratch) / student
+            work.mkdir()
+            unified = distill(config, root, specialists, work, ARGS.distill_factor, STUDENTS[student], start)
+            systems["unified" if student == "default" else f"unified_{student}"] = {v: unified for v in verticals}
     result: dict = {"scores": {label: {name: evaluate_models(models, test, label) for name, models in systems.items()}
                                for label in eval_labels}}
     images = load_images(test["image"].tolist(), config.model.image_size)
@@ -187,6 +216,9 @@ def label_summary(per_seed: list[dict], label: str, left_out: list[str], prefix:
         suffix = f"_{name}" if name else ""
         summary |= paired_ratio(pooled[top], pooled["all_in_one"], prefix, f"unified{suffix}_over_all_in_one")
         summary |= paired_ratio(pooled[top], pooled["specialists"], prefix, f"unified{suffix}_over_specialists")
+        if "all_in_one_matched" in pooled:
+            summary |= paired_ratio(pooled[top], pooled["all_in_one_matched"], prefix,
+                                    f"unified{suffix}_over_all_in_one_matched")
         if name:
             summary |= paired_ratio(pooled[top], pooled["unified"], prefix, f"unified_{name}_over_unified")
     return summary
@@ -218,14 +250,22 @@ def prepare(base: Config) -> dict[str, tuple[Path, Config, list[str], list[str]]
     real = SHARED_DATA / "fashion-products"
     if real.is_dir():
         config = base.model_copy(update={"data": base.data.model_copy(update={"label": "articleType+baseColour"})})
-        ingest_stage(config, real, WORK / "fashion-products-ds", "fashion-products")
+        if mine("fashion-products", WORK / "fashion-products-ds"):
+            ingest_stage(config, real, WORK / "fashion-products-ds", "fashion-products")
         datasets["fashion-products"] = (WORK / "fashion-products-ds", config,
                                         ["articleType+baseColour", "articleType"], ["", "articleType."])
-    catalog = {"products_per_vertical": ARGS.products, "views_per_product": 4}
-    labels = generate_stage(base, WORK / f"synthetic-{ARGS.products}", catalog)
-    ingest_stage(base, labels.parent, WORK / f"synthetic-{ARGS.products}-ds")
+    if mine("synthetic", WORK / f"synthetic-{ARGS.products}-ds"):
+        catalog = {"products_per_vertical": ARGS.products, "views_per_product": 4}
+        labels = generate_stage(base, WORK / f"synthetic-{ARGS.products}", catalog)
+        ingest_stage(base, labels.parent, WORK / f"synthetic-{ARGS.products}-ds")
     datasets["synthetic"] = (WORK / f"synthetic-{ARGS.products}-ds", base, ["product_id"], ["synthetic."])
     return datasets
+
+
+def mine(name: str, root: Path) -> bool:
+    """Whether this process prepares the dataset: the one it trains on, or one nobody has made yet. Another
+    process training on a dataset may be reading it: re-ingesting it under that process broke its run."""
+    return name in ARGS.datasets or not (root / "dataset.json").is_file()
 
 
 def plot_sweet_spot(curve: dict, path: Path) -> None:
@@ -250,7 +290,8 @@ def plot_sweet_spot(curve: dict, path: Path) -> None:
 def settings() -> dict:
     return {"steps_per_vertical": ARGS.steps, "image_size": ARGS.image_size, "products_per_vertical": ARGS.products,
             "batch": "8x4", "distill_factor": ARGS.distill_factor, "students": ARGS.students,
-            "backbone": "resnet18", "torch_threads": ARGS.threads}
+            "backbone": "resnet18", "torch_threads": ARGS.threads, "generalist_share": ARGS.generalist_share,
+            "distill_triplet_weight": PRODUCT.train.distill_triplet_weight}
 
 
 def main() -> None:
@@ -259,7 +300,9 @@ def main() -> None:
     base = load_config(environ={"APPAREL__MODEL__IMAGE_SIZE": str(ARGS.image_size)})
     datasets = prepare(base)
     # threads change the speed, not the models: seeds trained with other thread counts are the same work
-    key = settings_key({k: v for k, v in settings().items() if k != "torch_threads"})
+    # settings at the values of the recipe before the generalist are left out: its seeds keep their caches
+    before = {"generalist_share": 0, "distill_triplet_weight": 0}
+    key = settings_key({k: v for k, v in settings().items() if k != "torch_threads" and before.get(k, "") != v})
     caches = {name: WORK / f"seeds-{name}-{key}.json" for name in datasets}  # one per dataset: runs may overlap
     for seed in range(ARGS.seeds):
         for name, (root, config, labels, _) in datasets.items():
@@ -304,5 +347,7 @@ if __name__ == "__main__":
                         help="which datasets to train in this invocation (finished seeds of others are kept)")
     parser.add_argument("--sweet-spot", action="store_true", help="also the grouping study (synthetic, seed 0)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--generalist-share", type=float, default=PRODUCT.train.generalist_share,
+                        help="share of the teachers' triplet steps on the generalist (0: specialists from scratch)")
     ARGS = parser.parse_args()
     main()

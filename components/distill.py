@@ -2,8 +2,9 @@ from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
 
 def distill(dataset: Input[Dataset], specialists: Input[list[Model]], epochs: int, config_json: str,
-            model: Output[Model], metrics: Output[Metrics]):
-    """The unified model regressing each image's own specialist embedding (L2)."""
+            model: Output[Model], metrics: Output[Metrics], generalist: Input[Model] = None):
+    """The unified model regressing each image's own specialist embedding (L2), starting from the
+    specialists' generalist when there is one."""
     import json
     import shutil
     from pathlib import Path
@@ -14,7 +15,8 @@ def distill(dataset: Input[Dataset], specialists: Input[list[Model]], epochs: in
 
     config = config_from_json(config_json)
     teachers = {s.metadata["vertical"]: Path(s.path) for s in specialists}
-    trained = distill_stage(config, Path(dataset.path), teachers, epochs=epochs)
+    start = Path(generalist.path) if generalist else None
+    trained = distill_stage(config, Path(dataset.path), teachers, epochs=epochs, generalist=start)
     shutil.copytree(trained, model.path, dirs_exist_ok=True)
     scores = val_scores(config, Path(dataset.path), {v: Path(model.path) for v in teachers})
     for name, value in scores.items():

@@ -2,8 +2,9 @@ from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
 
 def train_specialist(dataset: Input[Dataset], vertical: str, epochs: int, config_json: str, model: Output[Model],
-                     metrics: Output[Metrics]):
-    """One vertical's triplet-loss specialist on Ray Train (local Ray, or a KubeRay RayJob on a cluster)."""
+                     metrics: Output[Metrics], generalist: Input[Model] = None):
+    """One vertical's triplet-loss specialist on Ray Train (local Ray, or a KubeRay RayJob on a cluster),
+    fine-tuned from ``generalist`` (absent when the pipeline was compiled with generalist_share 0)."""
     import json
     import shutil
     from pathlib import Path
@@ -14,7 +15,8 @@ def train_specialist(dataset: Input[Dataset], vertical: str, epochs: int, config
 
     config = config_from_json(config_json)
     work = Path(model.path).with_name("specialist-work")
-    trained = specialists_stage(config, Path(dataset.path), work, [vertical], epochs)[vertical]
+    start = Path(generalist.path) if generalist else None
+    trained = specialists_stage(config, Path(dataset.path), work, [vertical], epochs, start)[vertical]
     shutil.copytree(trained, model.path, dirs_exist_ok=True)
     model.metadata["vertical"] = vertical
     scores = val_scores(config, Path(dataset.path), {vertical: Path(model.path)})

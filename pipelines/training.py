@@ -1,5 +1,6 @@
-"""Training pipeline: ingest → specialists (ParallelFor over verticals) → distill → attributes →
-evaluate → register (gate) → index, inside an exit handler that records every run's final state."""
+"""Training pipeline: ingest → generalist → specialists (ParallelFor over verticals, each from the
+generalist) → distill → attributes → evaluate → register (gate) → index, inside an exit handler that
+records every run's final state. With ``train.generalist_share`` 0 the generalist step is left out."""
 from kfp import dsl
 
 from apparel.config import Config, config_to_json
@@ -11,6 +12,7 @@ from components.evaluate import evaluate
 from components.ingest import ingest
 from components.record_run_status import record_run_status
 from components.register import register
+from components.train_generalist import train_generalist
 from components.train_specialist import train_specialist
 
 
@@ -25,8 +27,9 @@ def training_step(task: dsl.PipelineTask, config: Config, gpu: bool) -> dsl.Pipe
 def build_training_pipeline(config: Config):
     settings = config_to_json(config)
     gpu = config.train.use_gpu is True
-    ops = {f.__name__: build(f, config) for f in (ingest, train_specialist, distill, add_attribute_branches,
-                                                  evaluate, register, build_index, record_run_status)}
+    ops = {f.__name__: build(f, config) for f in (ingest, train_generalist, train_specialist, distill,
+                                                  add_attribute_branches, evaluate, register, build_index,
+                                                  record_run_status)}
     @dsl.pipeline(name="apparel-training", description="Specialists, unified model, attributes, gate, index.")
     def training(source: str = "synthetic", adapter: str = "manifest", verticals: list = [],  # noqa: B006
                  epochs: int = 0, distill_epochs: int = 0, config_json: str = settings):
@@ -34,14 +37,19 @@ def build_training_pipeline(config: Config):
         on_exit.set_caching_options(False)  # every run's final state is recorded, cached re-runs included
         with dsl.ExitHandler(on_exit, name="pipeline-steps"):
             data = ops["ingest"](source=source, adapter=adapter, verticals=verticals, config_json=config_json)
+            start = {}
+            if config.train.generalist_share > 0:
+                generalist = training_step(ops["train_generalist"](
+                    dataset=data.outputs["dataset"], epochs=epochs, config_json=config_json), config, gpu=False)
+                start = {"generalist": generalist.outputs["model"]}
             with dsl.ParallelFor(data.outputs["Output"], parallelism=config.pipeline.parallelism) as vertical:
                 specialist = training_step(ops["train_specialist"](
-                    dataset=data.outputs["dataset"], vertical=vertical, epochs=epochs, config_json=config_json),
-                    config, gpu=False)
+                    dataset=data.outputs["dataset"], vertical=vertical, epochs=epochs, config_json=config_json,
+                    **start), config, gpu=False)
             unified = training_step(ops["distill"](dataset=data.outputs["dataset"],
                                                    specialists=dsl.Collected(specialist.outputs["model"]),
-                                                   epochs=distill_epochs, config_json=config_json), config,
-                                    gpu=False)
+                                                   epochs=distill_epochs, config_json=config_json, **start),
+                                    config, gpu=False)
             branches = training_step(ops["add_attribute_branches"](
                 dataset=data.outputs["dataset"], unified=unified.outputs["model"], config_json=config_json),
                 config, gpu)

@@ -81,10 +81,15 @@ def train_specialists(
     out: Annotated[Path, typer.Option(help="Folder for one model per vertical.")] = Path("runs/specialists"),
     vertical: Annotated[list[str] | None, typer.Option(help="Only these verticals (repeatable).")] = None,
 ) -> None:
-    """Train one triplet-loss specialist per vertical on Ray Train (resumes a killed run)."""
-    from apparel.stages.specialists import specialists_stage
+    """Train one triplet-loss specialist per vertical on Ray Train, each from one generalist trained first
+    (resumes a killed run)."""
+    from apparel.stages.specialists import generalist_stage, specialists_stage
 
-    for name, path in specialists_stage(config(), dataset_or_newest(dataset), out, vertical).items():
+    root = dataset_or_newest(dataset)
+    generalist = generalist_stage(config(), root, out)
+    if generalist:
+        typer.echo(f"generalist (where each specialist starts): {generalist}")
+    for name, path in specialists_stage(config(), root, out, vertical, generalist=generalist).items():
         typer.echo(f"specialist {name}: {path}")
 
 
@@ -99,10 +104,12 @@ def distill(
     """Train the unified model to regress each image's specialist embedding (L2)."""
     from apparel.stages.distill import distill_stage
     from apparel.stages.specialists import specialists_in
-    from apparel.workspace import newest_specialists
+    from apparel.workspace import generalist_beside, newest_specialists
 
     teachers = specialists_in(specialists) if specialists else newest_specialists(config())
-    typer.echo(f"unified model: {distill_stage(config(), dataset_or_newest(dataset), teachers, out)}")
+    start = generalist_beside(teachers)
+    typer.echo(f"the student starts from {start or 'scratch (no generalist beside the specialists)'}")
+    typer.echo(f"unified model: {distill_stage(config(), dataset_or_newest(dataset), teachers, out, generalist=start)}")
 
 
 @app.command()

@@ -87,10 +87,17 @@ class TrainConfig(Section):
     use_gpu: bool | Literal["auto"] = Field("auto", description="Train on GPUs: true, false or auto-detect.")
     cpus_per_worker: int = 1
     seed: int = 0
+    generalist_share: float = Field(0.5, ge=0, lt=1, description="Share of the specialists' triplet steps spent "
+                                    "first on one generalist over every vertical, which each specialist and the "
+                                    "unified student then start from (the rest: each specialist on its own "
+                                    "vertical); 0: specialists and student start from scratch.")
     distill_epochs: int = 6
     distill_flipped_views: bool = Field(False, description="Distil on every training image and its mirror image, "
                                         "each regressing its own teacher embedding (else random flips regress "
                                         "the unflipped image's target).")
+    distill_triplet_weight: float = Field(0.0, ge=0, description="Weight of the triplet loss on the catalog's "
+                                          "labels added to the student's L2 regression (0: regression alone, "
+                                          "as Song et al.); its batches are then P×K over labelled images.")
     attribute_branch_steps: int = Field(10, description="Steps training each new attribute branch alone.")
     attribute_finetune_steps: int = Field(5, description="End-to-end steps after each branch is added.")
     attribute_final_steps: int = Field(45, description="Once every branch is in: end-to-end steps per attribute.")

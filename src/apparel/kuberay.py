@@ -232,7 +232,7 @@ def run_training(job: EmbeddingJob, config: Config, storage: Path) -> Path:
     """One Ray Train run: on local Ray, or in cluster mode as a RayJob on the shared PVC. Returns its model folder."""
     if config.mode != "cluster":
         return run_embedding_job(job, config, storage)
-    outside = [str(p) for p in (storage, job.teacher_path) if p and not shared_path(config, Path(p))]
+    outside = [str(p) for p in (storage, job.teacher_path, job.init_path) if p and not shared_path(config, Path(p))]
     if outside:
         raise ValueError(f"{', '.join(outside)} is not under data.root ({config.data.root}), the shared PVC "
                          "RayJob pods mount")

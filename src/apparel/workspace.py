@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from apparel.config import Config
+from apparel.stages.specialists import GENERALIST
 
 # kind: (pipeline outputs under pipeline_root/<run>/, the step command's own output, the file that marks it done)
 OUTPUTS: dict[str, tuple[tuple[str, ...], Path, str]] = {
@@ -37,7 +38,8 @@ def newest_specialists(config: Config) -> dict[str, Path]:
     ParallelFor outputs (the vertical is in each artefact's metadata)."""
     runs: list[tuple[float, dict[str, Path]]] = []
     command = Path("runs/specialists")
-    mine = {p.parent.name: p.parent for p in command.glob("*/spec.json") if "+" not in p.parent.name}
+    mine = {p.parent.name: p.parent for p in command.glob("*/spec.json")
+            if "+" not in p.parent.name and p.parent.name != GENERALIST}
     if mine:
         runs.append((max((p / "spec.json").stat().st_mtime for p in mine.values()), mine))
     for run in Path(config.pipeline.pipeline_root).glob("*"):
@@ -50,6 +52,16 @@ def newest_specialists(config: Config) -> dict[str, Path]:
     if not runs:
         raise FileNotFoundError(f"no specialists yet: run {HINTS['specialists']} first, or name a folder")
     return max(runs, key=lambda run: run[0])[1]
+
+
+def generalist_beside(specialists: dict[str, Path]) -> Path | None:
+    """The generalist the specialists started from: ``_generalist`` in train-specialists' folder, or the
+    ``train-generalist`` output of the pipeline run that trained them; None when they had none."""
+    first = next(iter(specialists.values()))
+    for candidate in (first.parent / GENERALIST, first.parent.parent.parent / "train-generalist" / "model"):
+        if (candidate / "weights.pt").is_file():
+            return candidate
+    return None
 
 
 def champion_or_newest(config: Config) -> Path:

@@ -189,3 +189,21 @@ def test_a_rayjob_goes_to_the_steps_own_namespace_where_the_pvc_is(cluster_confi
     with pytest.raises(ValueError, match="runs in 'team-a'"):
         run_rayjob(cluster_config, specialist_job(cluster_config, tmp_path), tmp_path / "pvc" / "ray", api, poll_s=0)
     assert api.created == []
+
+
+def test_a_starting_model_goes_to_the_pvc_before_a_rayjob_reads_it(cluster_config: Config, tiny_catalog: Path,
+                                                                    tmp_path: Path) -> None:
+    """The generalist is a KFP artefact in the step's own pod: RayJob pods could not read it there."""
+    from apparel.models.embedding import EmbeddingNet, EmbeddingSpec
+    from apparel.stages.specialists import on_shared_volume
+
+    EmbeddingNet(EmbeddingSpec(embedding_dim=8, image_size=32)).save(tmp_path / "pod-local" / "generalist")
+    storage = Path(cluster_config.data.root) / "ray"
+    local = make_job(cluster_config, "specialist-tops-1", tiny_catalog, ["tops"], "triplet",
+                     init_path=tmp_path / "pod-local" / "generalist")
+    with pytest.raises(ValueError, match="generalist is not under data.root"):
+        run_training(local, cluster_config, storage)
+    shared = on_shared_volume(cluster_config, tmp_path / "pod-local" / "generalist")
+    assert shared.is_relative_to(Path(cluster_config.data.root).resolve())
+    assert (shared / "weights.pt").read_bytes() == (tmp_path / "pod-local" / "generalist" / "weights.pt").read_bytes()
+    assert on_shared_volume(cluster_config, tmp_path / "pod-local" / "generalist") == shared  # copied once

@@ -12,6 +12,7 @@ from kuberay_fakes import ROOT, FakeRayOperator, payload_of, validate
 
 import apparel.kuberay
 from apparel.config import Config, load_config
+from apparel.models.embedding import EmbeddingNet, EmbeddingSpec
 from apparel.stages.pipeline import val_scores
 from apparel.stages.specialists import specialists_stage
 
@@ -60,18 +61,22 @@ def test_a_specialist_step_trains_through_its_rayjob_and_a_retry_resumes(ray_add
     monkeypatch.setattr(apparel.kuberay, "kubernetes_api", lambda: operator)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)  # the KFP pod itself has no Ray
 
+    # the generalist is a KFP artefact in the step's own pod: the stage stages it on the PVC for the RayJob
+    EmbeddingNet(EmbeddingSpec(embedding_dim=16, image_size=32)).save(tmp_path / "kfp-inputs" / "generalist")
+    generalist = tmp_path / "kfp-inputs" / "generalist"
     monkeypatch.setenv("KFP_POD_UID", "attempt-1")
-    model = specialists_stage(config, tiny_catalog, tmp_path / "out-1", ["tops"])["tops"]
+    model = specialists_stage(config, tiny_catalog, tmp_path / "out-1", ["tops"], generalist=generalist)["tops"]
     scores = val_scores(config, tiny_catalog, {"tops": model})
     assert (tmp_path / "out-1" / "tops" / "weights.pt").is_file() and 0 <= scores["val.tops.recall_at_1"] <= 1
     (first,) = operator.created
     job = payload_of(first)["job"]
     assert Path(job["dataset_root"]).is_relative_to(tmp_path / "pvc")  # staged where Ray pods can read it
+    assert Path(job["init_path"]).is_relative_to(tmp_path / "pvc")
     checkpoints = list((tmp_path / "pvc" / "ray" / job["name"]).glob("checkpoint_*"))
     assert checkpoints, "the run checkpoints on the shared volume"
 
     monkeypatch.setenv("KFP_POD_UID", "attempt-2")  # KFP retries the step in a new pod
-    specialists_stage(config, tiny_catalog, tmp_path / "out-2", ["tops"])
+    specialists_stage(config, tiny_catalog, tmp_path / "out-2", ["tops"], generalist=generalist)
     second = operator.created[1]
     assert second["metadata"]["name"] != first["metadata"]["name"]
     assert payload_of(second)["job"]["name"] == job["name"]

@@ -17,6 +17,7 @@ from components.finetune import finetune_champion
 from components.ingest import ingest
 from components.record_run_status import record_run_status
 from components.register import register
+from components.train_generalist import train_generalist
 from components.train_specialist import train_specialist
 
 pytestmark = pytest.mark.slow  # two specialists and a student on local Ray: about a minute
@@ -52,18 +53,21 @@ def steps(tmp_path_factory: pytest.TempPathFactory):
     dataset = dsl.Dataset(uri=str(root / "dataset"))
     verticals = run(ingest, "synthetic", "manifest", ["tops", "shoes"], config, dataset,
                     dsl.Markdown(uri=str(root / "report.md")))
+    generalist = dsl.Model(uri=str(root / "generalist" / "model"))
+    run(train_generalist, dataset, 0, config, generalist, dsl.Metrics(uri=str(root / "m-generalist")))
     specialists = []
     for vertical in verticals:
         model = dsl.Model(uri=str(root / f"specialist-{vertical}" / "model"))
-        run(train_specialist, dataset, vertical, 0, config, model, dsl.Metrics(uri=str(root / f"m-{vertical}")))
+        run(train_specialist, dataset, vertical, 0, config, model, dsl.Metrics(uri=str(root / f"m-{vertical}")),
+            generalist)
         specialists.append(model)
     unified = dsl.Model(uri=str(root / "distill" / "model"))
-    run(distill, dataset, specialists, 0, config, unified, dsl.Metrics(uri=str(root / "m-distill")))
+    run(distill, dataset, specialists, 0, config, unified, dsl.Metrics(uri=str(root / "m-distill")), generalist)
     ray.shutdown()
     candidate = dsl.Model(uri=str(root / "attributes" / "model"))
     run(add_attribute_branches, dataset, unified, config, candidate)
     yield {"root": root, "config": config, "dataset": dataset, "verticals": verticals, "specialists": specialists,
-           "unified": unified, "candidate": candidate}
+           "unified": unified, "candidate": candidate, "generalist": generalist}
 
 
 def test_ingest_returns_the_chosen_verticals(tmp_path: Path) -> None:
@@ -84,6 +88,11 @@ def test_training_steps_write_models_with_their_metrics(steps: dict) -> None:
         assert set(scores) <= {f"val.{vertical}.recall_at_1", f"val.{vertical}.map_at_r"}
     assert (Path(steps["unified"].path) / "spec.json").is_file()
     assert len(json.loads((steps["root"] / "m-distill").read_text())) <= 2 * len(steps["verticals"])
+    # the generalist every specialist started from is scored on every vertical, and copied to the data root
+    # (the shared volume on a cluster) that the Ray runs read it from
+    assert len(json.loads((steps["root"] / "m-generalist").read_text())) <= 2 * len(steps["verticals"])
+    weights = (Path(steps["generalist"].path) / "weights.pt").read_bytes()
+    assert any(p.read_bytes() == weights for p in (steps["root"] / "data" / "start").glob("*/weights.pt"))
     spec = json.loads((Path(steps["candidate"].path) / "spec.json").read_text())["apparel"]
     assert [a["name"] for a in spec["attributes"]]  # branches were added
 

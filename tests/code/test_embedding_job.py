@@ -32,3 +32,29 @@ def test_the_model_shapes_the_run_too(tmp_path: Path) -> None:
 def test_settings_that_do_not_change_the_weights_keep_the_run(setting: dict, tmp_path: Path) -> None:
     assert job_name(tmp_path, **setting) == job_name(tmp_path)
     assert job_name(tmp_path).startswith("specialist-tops-v1-")
+
+
+def test_the_starting_model_shapes_the_run(tmp_path: Path) -> None:
+    """A specialist fine-tuned from one generalist is another run than one from another, or from scratch."""
+    import torch
+
+    from apparel.models.embedding import EmbeddingNet, EmbeddingSpec
+
+    config = load_config(environ={})
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        EmbeddingNet(EmbeddingSpec(embedding_dim=8, image_size=32)).save(tmp_path / f"start{seed}")
+    names = {make_job(config, "specialist-tops-v1", tmp_path, ["tops"], "triplet", init_path=start).name
+             for start in (None, tmp_path / "start0", tmp_path / "start1")}
+    assert len(names) == 3
+    assert job_name(tmp_path) in names  # without a starting model the identity is what it always was
+
+
+def test_generalist_and_specialists_share_the_specialists_steps() -> None:
+    from apparel.train.specialists import generalist_budget, specialist_budget
+
+    config = load_config(environ={"APPAREL__TRAIN__STEPS_PER_EPOCH": "20", "APPAREL__TRAIN__GENERALIST_SHARE": "0.5"})
+    assert generalist_budget(config, 5).train.steps_per_epoch == 50  # half of 5 verticals × 20
+    assert specialist_budget(config).train.steps_per_epoch == 10
+    scratch = load_config(environ={"APPAREL__TRAIN__STEPS_PER_EPOCH": "20", "APPAREL__TRAIN__GENERALIST_SHARE": "0"})
+    assert specialist_budget(scratch).train.steps_per_epoch == 20

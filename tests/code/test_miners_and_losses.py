@@ -1,7 +1,7 @@
 import torch
 from torch.nn import functional as F
 
-from apparel.losses import EmbeddingRegressionLoss, TripletMarginLoss
+from apparel.losses import DistillationLoss, EmbeddingRegressionLoss, TripletMarginLoss
 from apparel.miners import build_miner
 
 # Points on a line: labels 0,0,0 at 0, 1, 3 and labels 1,1 at 1.5, 4.
@@ -57,3 +57,13 @@ def test_regression_loss_is_mean_squared_distance() -> None:
     student = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     teacher = torch.tensor([[0.0, 0.0], [0.0, 3.0]])
     assert EmbeddingRegressionLoss()(student, teacher).item() == (1.0 + 4.0) / 2
+
+
+def test_distillation_loss_is_the_regression_plus_the_weighted_triplet_loss() -> None:
+    triplet = TripletMarginLoss(margin=0.5, miner=build_miner("batch_hard", 0.5))
+    teacher = POINTS + 1.0
+    regression = EmbeddingRegressionLoss()(POINTS, teacher)
+    assert DistillationLoss()(POINTS, teacher).item() == regression.item()  # Song et al.: L2 alone
+    assert DistillationLoss(triplet, 0.0)(POINTS, teacher, LABELS).item() == regression.item()
+    mixed = DistillationLoss(triplet, 0.5)(POINTS, teacher, LABELS)
+    assert torch.isclose(mixed, regression + 0.5 * torch.tensor(11.0 / 5))  # the hand-computed triplet loss above

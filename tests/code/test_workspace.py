@@ -14,7 +14,7 @@ import torch
 from apparel.config import load_config
 from apparel.models.attributes import from_embedding
 from apparel.models.embedding import EmbeddingNet, EmbeddingSpec
-from apparel.workspace import newest, newest_specialists
+from apparel.workspace import generalist_beside, newest, newest_specialists
 
 APPAREL = [sys.executable, "-c", "from apparel.cli import main; main()"]
 
@@ -57,8 +57,16 @@ def test_newest_specialists_come_from_the_parallel_for_metadata(tmp_path: Path,
     found = newest_specialists(load_config(environ={}))
     assert {v: p.resolve().relative_to(run).parts[0] for v, p in found.items()} == {"bags": "for-loop-2-iteration-0",
                                                                          "tops": "for-loop-2-iteration-1"}
+    assert generalist_beside(found) is None  # trained from scratch
+    touch_model(run / "train-generalist" / "model", 900)
+    (run / "train-generalist" / "model" / "weights.pt").write_bytes(b"")
+    assert generalist_beside(found).resolve() == run / "train-generalist" / "model"
     touch_model(tmp_path / "runs/specialists/shoes", 2_000)
-    assert list(newest_specialists(load_config(environ={}))) == ["shoes"]
+    touch_model(tmp_path / "runs/specialists/_generalist", 2_000)
+    (tmp_path / "runs/specialists/_generalist/weights.pt").write_bytes(b"")
+    mine = newest_specialists(load_config(environ={}))
+    assert list(mine) == ["shoes"]  # the generalist beside them is no vertical
+    assert generalist_beside(mine) == Path("runs/specialists/_generalist")
 
 
 def test_retrieval_after_a_pipeline_run_needs_no_paths(tmp_path: Path) -> None:

@@ -1,7 +1,9 @@
 """Losses: one per file, each a module returning one scalar tensor."""
 
+from apparel.losses.distillation import DistillationLoss
 from apparel.losses.embedding_regression import EmbeddingRegressionLoss
 from apparel.losses.masked import MaskedBinaryCrossEntropy, MaskedCrossEntropy
 from apparel.losses.triplet import TripletMarginLoss
 
-__all__ = ["EmbeddingRegressionLoss", "MaskedBinaryCrossEntropy", "MaskedCrossEntropy", "TripletMarginLoss"]
+__all__ = ["DistillationLoss", "EmbeddingRegressionLoss", "MaskedBinaryCrossEntropy", "MaskedCrossEntropy",
+           "TripletMarginLoss"]

@@ -54,8 +54,10 @@ def teacher_targets(frame, specialists: dict[str, Path], flipped_views: bool) ->
     return targets
 
 
-def distill_unified(config: Config, dataset_root: Path, specialists: dict[str, Path], out_dir: Path) -> Path:
-    """Trains the unified student on Ray Train (a RayJob in cluster mode); returns its model folder."""
+def distill_unified(config: Config, dataset_root: Path, specialists: dict[str, Path], out_dir: Path,
+                    start: Path | None = None) -> Path:
+    """Trains the unified student on Ray Train (a RayJob in cluster mode), from ``start`` (a model folder)
+    or from scratch; returns its model folder."""
     from apparel.kuberay import run_training
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -63,7 +65,7 @@ def distill_unified(config: Config, dataset_root: Path, specialists: dict[str, P
     cache = out_dir / f"teachers-{key}.pt"
     distill_config = config.model_copy(update={"train": config.train.model_copy(
         update={"epochs": config.train.distill_epochs})})
-    job = make_job(distill_config, f"unified-{key}", dataset_root, sorted(specialists), "regress", cache)
+    job = make_job(distill_config, f"unified-{key}", dataset_root, sorted(specialists), "regress", cache, start)
     if not cache.is_file():
         torch.save(teacher_targets(job_frame(job, "train"), specialists, config.train.distill_flipped_views), cache)
     model = run_training(job, distill_config, out_dir / "ray")

@@ -26,7 +26,7 @@ from apparel.config import Config, TrainConfig
 from apparel.data.dataset import PKSampler, load_images
 from apparel.data.manifest import Dataset, label_values
 from apparel.evaluation.retrieval import per_vertical_retrieval
-from apparel.losses import EmbeddingRegressionLoss, TripletMarginLoss
+from apparel.losses import DistillationLoss, TripletMarginLoss
 from apparel.miners import build_miner
 from apparel.models.embedding import EmbeddingNet, EmbeddingSpec
 from apparel.train.loop import embed, shuffled_batches, train_one_epoch, use_threads
@@ -43,6 +43,7 @@ class EmbeddingJob:
     train: dict
     teacher_path: str | None = None  # regress: {"train": N×D tensor} aligned with job_frame(job, "train"),
     # and "train_flipped" (the mirror images' targets) when distilling on both views
+    init_path: str | None = None  # a model folder of the same spec to start from (else random, or spec.weights)
 
 
 def job_frame(job: EmbeddingJob, split: str) -> pd.DataFrame:
@@ -55,7 +56,11 @@ def job_frame(job: EmbeddingJob, split: str) -> pd.DataFrame:
 
 
 def _codes(values: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.unique(values.astype(str), return_inverse=True)[1])
+    """Class indices of the labels; -1 where a row has none."""
+    labelled = pd.notna(values)
+    codes = np.full(len(values), -1)
+    codes[labelled] = np.unique(values[labelled].astype(str), return_inverse=True)[1]
+    return torch.from_numpy(codes)
 
 
 def _validation(model: EmbeddingNet, job: EmbeddingJob, frame: pd.DataFrame, images: torch.Tensor) -> dict:
@@ -96,18 +101,25 @@ def fit(job: EmbeddingJob, report: Report, resume_state: dict | None = None, ran
     frame = job_frame(job, "train")
     images = load_images(frame["image"].tolist(), spec.image_size)
     flip = True  # random mirror images, unless each view has its own target
+    triplet = TripletMarginLoss(train.margin, build_miner(train.miner, train.margin))
+    labels = _codes(label_values(frame, job.label))  # -1: unlabelled (a regress job distils those too)
     if job.objective == "triplet":
-        targets = _codes(label_values(frame, job.label))
-        loss_fn = TripletMarginLoss(train.margin, build_miner(train.miner, train.margin))
+        targets: torch.Tensor | tuple[torch.Tensor, ...] = labels
+        loss_fn = triplet
     else:
         teachers = torch.load(job.teacher_path, weights_only=True)
         targets = teachers["train"]
         if "train_flipped" in teachers:
             images, targets = torch.cat([images, images.flip(-1)]), torch.cat([targets, teachers["train_flipped"]])
-            flip = False
-        loss_fn = EmbeddingRegressionLoss()
+            labels, flip = torch.cat([labels, labels]), False
+        loss_fn = DistillationLoss(triplet, train.distill_triplet_weight)
+        if train.distill_triplet_weight > 0:
+            targets = (targets, labels)
 
-    model = EmbeddingNet(spec).to(device)
+    model = EmbeddingNet(spec)
+    if job.init_path and not resume_state:
+        model.load_state_dict(EmbeddingNet.load(Path(job.init_path)).state_dict())
+    model = model.to(device)
     wrapped = wrap(model)
     optimizer = torch.optim.AdamW(wrapped.parameters(), lr=train.lr, weight_decay=train.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, train.epochs))
@@ -125,7 +137,7 @@ def fit(job: EmbeddingJob, report: Report, resume_state: dict | None = None, ran
     val_images = load_images(val_frame["image"].tolist(), spec.image_size) if rank == 0 else None
     steps = max(1, train.steps_per_epoch // world)
     for epoch in range(start_epoch, train.epochs):
-        batches = _epoch_batches(job, train, targets, len(images), epoch, rank, steps)
+        batches = _epoch_batches(job, train, labels, len(images), epoch, rank, steps)
         loss = train_one_epoch(wrapped, batches, images, targets, loss_fn, optimizer, device, flip)
         scheduler.step()
         metrics = {"epoch": epoch, "loss": loss}
@@ -140,13 +152,15 @@ def fit(job: EmbeddingJob, report: Report, resume_state: dict | None = None, ran
     return model
 
 
-def _epoch_batches(job: EmbeddingJob, train: TrainConfig, targets: torch.Tensor, n: int, epoch: int, rank: int,
+def _epoch_batches(job: EmbeddingJob, train: TrainConfig, labels: torch.Tensor, n: int, epoch: int, rank: int,
                    steps: int) -> list[list[int]]:
-    if job.objective == "triplet":
-        sampler = PKSampler(targets.numpy(), train.batch_p, train.batch_k, seed=train.seed * 1000 + rank,
+    """P×K batches of labelled rows for a triplet loss (the student's too, when weighted); else shuffled rows."""
+    if job.objective == "triplet" or train.distill_triplet_weight > 0:
+        labelled = np.flatnonzero(labels.numpy() >= 0)
+        sampler = PKSampler(labels.numpy()[labelled], train.batch_p, train.batch_k, seed=train.seed * 1000 + rank,
                             batches=steps)
         sampler.set_epoch(epoch)
-        return list(sampler)
+        return [labelled[batch].tolist() for batch in sampler]
     batches: list[list[int]] = []
     while len(batches) < steps:
         seed = train.seed + epoch * 7919 + rank + len(batches)
@@ -254,26 +268,33 @@ def run_concurrently(jobs: list[EmbeddingJob], config: Config, storage: Path) ->
 
 
 # Train settings that never change an embedding run's weights (where it runs, or other stages' knobs).
+# (generalist_share shapes a run through its steps and starting model, both in the identity already.)
 NOT_SHAPING = {"use_gpu", "cpus_per_worker", "torch_threads", "checkpoints_to_keep", "distill_epochs", "freeze_base",
-               "finetune_lr", "finetune_embedding_weight"}
+               "finetune_lr", "finetune_embedding_weight", "generalist_share"}
 
 
-def run_identity(spec: dict, train: dict, label: str, objective: str, verticals: list[str]) -> str:
+def run_identity(spec: dict, train: dict, label: str, objective: str, verticals: list[str],
+                 init_path: Path | None = None) -> str:
     """Short hash of everything that shapes a run's result: runs that differ in any of it never share
-    a Ray run folder, so a changed learning rate, miner or epoch count can't resume a finished run."""
+    a Ray run folder, so a changed learning rate, miner, epoch count or starting model can't resume a
+    finished run."""
     shaping = {k: v for k, v in train.items() if k not in NOT_SHAPING and not k.startswith("attribute_")}
-    text = json.dumps([spec, shaping, label, objective, sorted(verticals)], sort_keys=True, default=str)
+    start = hashlib.sha256((init_path / "weights.pt").read_bytes()).hexdigest() if init_path else None
+    text = json.dumps([spec, shaping, label, objective, sorted(verticals), *([start] if start else [])],
+                      sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def make_job(config: Config, name: str, dataset_root: Path, verticals: list[str], objective: str,
-             teacher_path: Path | None = None) -> EmbeddingJob:
-    """``name`` (which should carry the data's identity, e.g. its version) gets the config's identity appended."""
+             teacher_path: Path | None = None, init_path: Path | None = None) -> EmbeddingJob:
+    """``name`` (which should carry the data's identity, e.g. its version) gets the config's identity appended;
+    ``init_path``: a model folder whose weights the run starts from (part of the identity)."""
     spec = asdict(EmbeddingSpec(backbone=config.model.backbone, embedding_dim=config.model.embedding_dim,
                                 image_size=config.model.image_size, weights=config.model.weights))
     train = config.train.model_dump(mode="json")
-    identity = run_identity(spec, train, config.data.label, objective, list(verticals))
+    identity = run_identity(spec, train, config.data.label, objective, list(verticals), init_path)
     return EmbeddingJob(name=f"{name}-{identity}", dataset_root=str(Path(dataset_root).resolve()),
                         verticals=list(verticals), objective=objective, label=config.data.label, spec=spec,
-                        train=train, teacher_path=str(teacher_path) if teacher_path else None)
+                        train=train, teacher_path=str(teacher_path) if teacher_path else None,
+                        init_path=str(Path(init_path).resolve()) if init_path else None)
 

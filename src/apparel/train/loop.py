@@ -23,17 +23,19 @@ def augment(images: torch.Tensor) -> torch.Tensor:
     return torch.where(flip[:, None, None, None], images.flip(-1), images)
 
 
-def train_one_epoch(model: nn.Module, batches: Iterable[list[int]], images: torch.Tensor, targets: torch.Tensor,
-                    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+def train_one_epoch(model: nn.Module, batches: Iterable[list[int]], images: torch.Tensor,
+                    targets: torch.Tensor | tuple[torch.Tensor, ...], loss_fn: Callable[..., torch.Tensor],
                     optimizer: torch.optim.Optimizer, device: torch.device, flip: bool = True) -> float:
-    """One pass over the batches; returns the mean loss. ``flip``: random mirror images (the targets
-    must not depend on the flip)."""
+    """One pass over the batches; returns the mean loss. ``targets``: one tensor, or several that the loss
+    takes in order (a teacher's embeddings and labels), each row aligned with ``images``. ``flip``: random
+    mirror images (the targets must not depend on the flip)."""
+    targets = targets if isinstance(targets, tuple) else (targets,)
     model.train()
     losses = []
     for batch in batches:
         inputs = images[batch].to(device)
         inputs = normalize(augment(inputs) if flip else inputs)
-        loss = loss_fn(model(inputs), targets[batch].to(device))
+        loss = loss_fn(model(inputs), *(t[batch].to(device) for t in targets))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from apparel.config import Config
+from apparel.config import Config, TrainConfig
 from apparel.data.manifest import Dataset
 from apparel.train.embedding_job import make_job, run_concurrently
 
@@ -39,3 +39,18 @@ def train_all_in_one(config: Config, dataset_root: Path, out_dir: Path) -> Path:
 def contiguous_groups(verticals: list[str], size: int) -> list[list[str]]:
     """Verticals cut into groups of ``size`` (the last may be smaller), for the sweet-spot study."""
     return [verticals[i : i + size] for i in range(0, len(verticals), size)]
+
+
+def _steps(config: Config, steps_per_epoch: float) -> Config:
+    train: TrainConfig = config.train.model_copy(update={"steps_per_epoch": max(1, round(steps_per_epoch))})
+    return config.model_copy(update={"train": train})
+
+
+def generalist_budget(config: Config, verticals: int) -> Config:
+    """The generalist's share of the specialists' triplet steps: ``generalist_share`` of all V of them."""
+    return _steps(config, config.train.generalist_share * verticals * config.train.steps_per_epoch)
+
+
+def specialist_budget(config: Config) -> Config:
+    """What is left to each specialist after the generalist's share (all of it when the share is 0)."""
+    return _steps(config, (1 - config.train.generalist_share) * config.train.steps_per_epoch)
