@@ -49,11 +49,13 @@ def unified_section() -> list[str]:
                 f"specialist fine-tuned from it for the rest" if share else "specialists from scratch, V×S in all")
     student = (f"L2 regression plus {settings['distill_triplet_weight']:g} × triplet loss"
                if settings.get("distill_triplet_weight") else "L2 regression")
+    matched_budget = (f"; all-in-one matched {1 + factor}×V×S, the unified system's whole budget"
+                      if "unified_over_all_in_one_matched" in s else "; no matched-budget all-in-one in this run")
     out = ["### Unified embedding vs specialists vs all-in-one (`benchmarks/unified.py`)", "",
            f"resnet18 from scratch, {settings['image_size']} px, P×K 8×4, {settings['steps_per_vertical']} steps "
            f"per vertical S. Teachers: {teachers}; all-in-one V×S; unified student {factor}×V×S steps of "
-           f"{student}{', from the generalist' if share else ''}; all-in-one matched {1 + factor}×V×S, the unified "
-           f"system's whole budget (budgets in the script's docstring); students: {', '.join(settings['students'])}. "
+           f"{student}{', from the generalist' if share else ''}{matched_budget} (budgets in the script's "
+           f"docstring); students: {', '.join(settings['students'])}. "
            f"Ratios are means of paired per-seed ratios of pooled Recall@1 (all queries of the scored verticals "
            f"together) with 95 % t intervals (`unified.json`).", "",
            "| dataset · label | seeds | unified / all-in-one (target > 1, CI low ≥ 1) | unified / specialists "
@@ -63,7 +65,7 @@ def unified_section() -> list[str]:
         for label, prefix in zip(data["labels"], ["", "articleType."] if name == "fashion-products" else
                                  ["synthetic."], strict=False):
             matched = ci(s, prefix + "unified_over_all_in_one_matched") \
-                if prefix + "unified_over_all_in_one_matched" in s else "not run"
+                if prefix + "unified_over_all_in_one_matched" in s else "not run (see `unified_generalist.json`)"
             out.append(f"| {name} · `{label}` | {data['seeds']} | {ci(s, prefix + 'unified_over_all_in_one')} | "
                        f"{ci(s, prefix + 'unified_over_specialists')} | {matched} | "
                        f"{', '.join(data['degenerate_verticals'][label]) or 'none'} |")

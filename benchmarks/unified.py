@@ -28,6 +28,10 @@ holds a single class for the label (every system scores 1.0 there) are left out 
 fashion-products is scored on the label the models train on (articleType+baseColour, unprefixed keys)
 and on articleType (``articleType.`` keys); the synthetic catalog on product_id (``synthetic.`` keys).
 
+Results: ``unified.json`` for the product's recipe (specialists from scratch), ``unified_generalist.json``
+with ``--generalist-share`` > 0; ``unified_triplet_mix.json`` is a 3-seed run with the student's
+``train.distill_triplet_weight`` at 1.0.
+
 Seeds run seed-major over the datasets and each finished seed is kept under runs/benchmarks/ (a file
 per dataset), so an interrupted run resumes, datasets can train in separate processes at once
 (``--datasets``), and the result file always holds every finished seed.
@@ -327,7 +331,8 @@ def write(datasets: dict, caches: dict[str, Path], load_at_start: list[float]) -
     summary = {key: value for result in results.values() for key, value in result["summary"].items()}
     if results.get("synthetic", {}).get("sweet_spot_recall@1"):
         plot_sweet_spot(results["synthetic"]["sweet_spot_recall@1"], RESULTS / "sweet_spot.png")
-    write_result("unified", {"summary": summary, "datasets": results, "settings": settings(),
+    name = "unified" if ARGS.generalist_share == 0 else "unified_generalist"  # the product's default recipe: unified
+    write_result(name, {"summary": summary, "datasets": results, "settings": settings(),
                              "pooling": "Recall@1 pooled over all queries of the scored verticals (verticals "
                                         "weighted by queries); ratios are means of paired per-seed ratios, "
                                         "95 % t intervals over seeds"}, load_at_start)

@@ -1,6 +1,7 @@
-"""Training pipeline: ingest → generalist → specialists (ParallelFor over verticals, each from the
-generalist) → distill → attributes → evaluate → register (gate) → index, inside an exit handler that
-records every run's final state. With ``train.generalist_share`` 0 the generalist step is left out."""
+"""Training pipeline: ingest → specialists (ParallelFor over verticals) → distill → attributes →
+evaluate → register (gate) → index, inside an exit handler that records every run's final state. With
+``train.generalist_share`` > 0 a generalist step comes first, and the specialists and the student start
+from it."""
 from kfp import dsl
 
 from apparel.config import Config, config_to_json

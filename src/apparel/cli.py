@@ -81,8 +81,8 @@ def train_specialists(
     out: Annotated[Path, typer.Option(help="Folder for one model per vertical.")] = Path("runs/specialists"),
     vertical: Annotated[list[str] | None, typer.Option(help="Only these verticals (repeatable).")] = None,
 ) -> None:
-    """Train one triplet-loss specialist per vertical on Ray Train, each from one generalist trained first
-    (resumes a killed run)."""
+    """Train one triplet-loss specialist per vertical on Ray Train (resumes a killed run); with
+    train.generalist_share > 0, each from one generalist trained first on every vertical."""
     from apparel.stages.specialists import generalist_stage, specialists_stage
 
     root = dataset_or_newest(dataset)

@@ -87,7 +87,7 @@ class TrainConfig(Section):
     use_gpu: bool | Literal["auto"] = Field("auto", description="Train on GPUs: true, false or auto-detect.")
     cpus_per_worker: int = 1
     seed: int = 0
-    generalist_share: float = Field(0.5, ge=0, lt=1, description="Share of the specialists' triplet steps spent "
+    generalist_share: float = Field(0.0, ge=0, lt=1, description="Share of the specialists' triplet steps spent "
                                     "first on one generalist over every vertical, which each specialist and the "
                                     "unified student then start from (the rest: each specialist on its own "
                                     "vertical); 0: specialists and student start from scratch.")

@@ -19,7 +19,8 @@ from apparel.stages.specialists import specialists_stage
 pytestmark = pytest.mark.slow
 
 TINY = {"APPAREL__TRAIN__USE_GPU": "false", "APPAREL__TRAIN__NUM_WORKERS": "1", "APPAREL__TRAIN__CPUS_PER_WORKER": "1",
-        "APPAREL__TRAIN__EPOCHS": "2", "APPAREL__TRAIN__STEPS_PER_EPOCH": "2", "APPAREL__TRAIN__BATCH_P": "4",
+        "APPAREL__TRAIN__GENERALIST_SHARE": "0.5", "APPAREL__TRAIN__EPOCHS": "2",
+        "APPAREL__TRAIN__STEPS_PER_EPOCH": "2", "APPAREL__TRAIN__BATCH_P": "4",
         "APPAREL__TRAIN__BATCH_K": "2", "APPAREL__MODEL__IMAGE_SIZE": "32", "APPAREL__MODEL__EMBEDDING_DIM": "16"}
 
 

@@ -80,9 +80,9 @@ def test_specialists_need_the_generalist_they_start_from(tiny_dataset: Path, tin
 
     from apparel.stages.specialists import specialists_stage
 
-    assert tiny_config.train.generalist_share > 0
+    config = tiny_config.model_copy(update={"train": tiny_config.train.model_copy(update={"generalist_share": 0.5})})
     with pytest.raises(ValueError, match="start from a generalist"):
-        specialists_stage(tiny_config, tiny_dataset, tmp_path / "out")
+        specialists_stage(config, tiny_dataset, tmp_path / "out")
 
 
 def test_a_student_with_a_triplet_weight_sees_labelled_p_by_k_batches(tiny_dataset: Path, tiny_config: Config,

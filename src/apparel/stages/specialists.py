@@ -1,6 +1,7 @@
 """Specialist stage: one triplet-loss model per vertical (local Ray, or a KubeRay RayJob on a cluster),
-each fine-tuned from one generalist trained first on every vertical (``train.generalist_share`` of the
-specialists' steps; 0: from scratch).
+from scratch, or with ``train.generalist_share`` > 0 each fine-tuned from one generalist trained first on
+every vertical for that share of the specialists' steps (off by default: benchmarks/results/
+unified_generalist.json measured no gain).
 
 The CLI (all verticals) and the pipeline's ParallelFor step (one vertical) run this same function.
 """
