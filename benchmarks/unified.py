@@ -29,8 +29,8 @@ fashion-products is scored on the label the models train on (articleType+baseCol
 and on articleType (``articleType.`` keys); the synthetic catalog on product_id (``synthetic.`` keys).
 
 Results: ``unified.json`` for the product's recipe (specialists from scratch), ``unified_generalist.json``
-with ``--generalist-share`` > 0; ``unified_triplet_mix.json`` is a 3-seed run with the student's
-``train.distill_triplet_weight`` at 1.0.
+with another ``--generalist-share``; ``unified_triplet_mix.json`` is a 3-seed run of share 0.5 whose only
+student had ``train.distill_triplet_weight`` at 1.0 (the ``triplet_mix`` student recipe).
 
 Seeds run seed-major over the datasets and each finished seed is kept under runs/benchmarks/ (a file
 per dataset), so an interrupted run resumes, datasets can train in separate processes at once
@@ -70,7 +70,7 @@ METRICS = ("recall@1", "recall@5", "recall@10", "map@r")
 WORK = ROOT / "runs" / "benchmarks" / "unified"
 # Student recipes: name → TrainConfig overrides of the distillation (``default``: the product's config).
 STUDENTS = {"default": {}, "flipped_views": {"distill_flipped_views": True},
-            "plain": {"distill_flipped_views": False}, "l2_only": {"distill_triplet_weight": 0.0}}
+            "plain": {"distill_flipped_views": False}, "triplet_mix": {"distill_triplet_weight": 1.0}}
 
 
 def configure(base: Config, steps: int, seed: int, label: str) -> Config:
@@ -331,7 +331,7 @@ def write(datasets: dict, caches: dict[str, Path], load_at_start: list[float]) -
     summary = {key: value for result in results.values() for key, value in result["summary"].items()}
     if results.get("synthetic", {}).get("sweet_spot_recall@1"):
         plot_sweet_spot(results["synthetic"]["sweet_spot_recall@1"], RESULTS / "sweet_spot.png")
-    name = "unified" if ARGS.generalist_share == 0 else "unified_generalist"  # the product's default recipe: unified
+    name = "unified" if ARGS.generalist_share == PRODUCT.train.generalist_share else "unified_generalist"
     write_result(name, {"summary": summary, "datasets": results, "settings": settings(),
                              "pooling": "Recall@1 pooled over all queries of the scored verticals (verticals "
                                         "weighted by queries); ratios are means of paired per-seed ratios, "
