@@ -159,9 +159,17 @@ def test_sampled_requests_reach_the_request_log(server: Server, store: Store) ->
     assert set(frame["endpoint"]) <= {"embed", "attributes", "search"}
     assert set(frame["vertical"]) <= set(store.dataset.verticals)
     assert (frame["model_version"] == "1").all() and len(frame["embedding"].iloc[0]) == 16
-    written = [line for line in httpx.get(f"{server.http}/metrics").text.splitlines()
-               if line.startswith("apparel_request_log_written")]
-    assert written and float(written[0].split()[-1]) > 0
+    # The file is renamed into place before the counter moves, and the gauge is exported once a second.
+    while (written := _request_log_written(server)) == 0 and time.time() < deadline + 10:
+        time.sleep(0.5)
+    assert written > 0
+
+
+def _request_log_written(server: Server) -> float:
+    lines = [line for line in httpx.get(f"{server.http}/metrics", timeout=60).text.splitlines()
+             if line.startswith("apparel_request_log_written")]
+    assert lines, "apparel_request_log_written missing from /metrics"
+    return float(lines[0].split()[-1])
 
 
 def test_search_command_asks_the_running_service(server: Server, store: Store, catalog_images: list[Path]) -> None:
