@@ -8,8 +8,9 @@ Step budgets, with V verticals, S = ``--steps`` and g = ``--generalist-share`` (
 ``train.generalist_share``; every step one P×K batch of 8×4 = 32 images, AdamW, cosine schedule over
 4 epochs each run):
   * the generalist: g×V×S triplet steps on all verticals; each specialist then (1 − g)×S triplet steps
-    on its vertical, starting from the generalist: V×S triplet steps over all the teachers (with g = 0:
-    S steps each from scratch, the recipe before the generalist);
+    on its vertical, starting from the generalist (at ``--specialist-lr``, the product's
+    ``train.specialist_lr``, else at the generalist's rate): V×S triplet steps over all the teachers (with
+    g = 0: S steps each from scratch, the recipe before the generalist);
   * all-in-one: V×S triplet steps on all verticals, the teachers' total;
   * all-in-one, matched: (1 + F)×V×S triplet steps on all verticals, the whole unified system's budget;
   * unified student: F×V×S steps (F = ``--distill-factor``) of L2 regression onto the specialists'
@@ -29,7 +30,8 @@ fashion-products is scored on the label the models train on (articleType+baseCol
 and on articleType (``articleType.`` keys); the synthetic catalog on product_id (``synthetic.`` keys).
 
 Results: ``unified.json`` for the product's recipe (specialists from scratch), ``unified_generalist.json``
-with another ``--generalist-share``; ``unified_triplet_mix.json`` is a 3-seed run of share 0.5 whose only
+with another ``--generalist-share``, ``unified_generalist_low_lr.json`` with a ``--specialist-lr`` too;
+``unified_triplet_mix.json`` is a 3-seed run of share 0.5 whose only
 student had ``train.distill_triplet_weight`` at 1.0 (the ``triplet_mix`` student recipe).
 
 Seeds run seed-major over the datasets and each finished seed is kept under runs/benchmarks/ (a file
@@ -75,7 +77,8 @@ STUDENTS = {"default": {}, "flipped_views": {"distill_flipped_views": True},
 
 def configure(base: Config, steps: int, seed: int, label: str) -> Config:
     train = base.train.model_copy(update={"epochs": 4, "steps_per_epoch": steps // 4, "seed": seed,
-                                          "batch_p": 8, "batch_k": 4, "generalist_share": ARGS.generalist_share})
+                                          "batch_p": 8, "batch_k": 4, "generalist_share": ARGS.generalist_share,
+                                          "specialist_lr": ARGS.specialist_lr})
     return base.model_copy(update={"train": train, "data": base.data.model_copy(update={"label": label})})
 
 
@@ -295,7 +298,7 @@ def settings() -> dict:
     return {"steps_per_vertical": ARGS.steps, "image_size": ARGS.image_size, "products_per_vertical": ARGS.products,
             "batch": "8x4", "distill_factor": ARGS.distill_factor, "students": ARGS.students,
             "backbone": "resnet18", "torch_threads": ARGS.threads, "generalist_share": ARGS.generalist_share,
-            "distill_triplet_weight": PRODUCT.train.distill_triplet_weight}
+            "specialist_lr": ARGS.specialist_lr, "distill_triplet_weight": PRODUCT.train.distill_triplet_weight}
 
 
 def main() -> None:
@@ -305,7 +308,7 @@ def main() -> None:
     datasets = prepare(base)
     # threads change the speed, not the models: seeds trained with other thread counts are the same work
     # settings at the values of the recipe before the generalist are left out: its seeds keep their caches
-    before = {"generalist_share": 0, "distill_triplet_weight": 0}
+    before = {"generalist_share": 0, "distill_triplet_weight": 0, "specialist_lr": None}
     key = settings_key({k: v for k, v in settings().items() if k != "torch_threads" and before.get(k, "") != v})
     caches = {name: WORK / f"seeds-{name}-{key}.json" for name in datasets}  # one per dataset: runs may overlap
     for seed in range(ARGS.seeds):
@@ -323,6 +326,14 @@ def main() -> None:
     write(datasets, caches, load_at_start)
 
 
+def result_name() -> str:
+    """unified.json for the product's own teachers' recipe, else a file named after what differs."""
+    product = PRODUCT.train
+    if (ARGS.generalist_share, ARGS.specialist_lr) == (product.generalist_share, product.specialist_lr):
+        return "unified"
+    return "unified_generalist_low_lr" if ARGS.specialist_lr else "unified_generalist"
+
+
 def write(datasets: dict, caches: dict[str, Path], load_at_start: list[float]) -> None:
     """The result file from every dataset's finished seeds (those of a run in another process too)."""
     done = {name: json.loads(path.read_text()) for name, path in caches.items() if path.is_file()}
@@ -331,11 +342,10 @@ def write(datasets: dict, caches: dict[str, Path], load_at_start: list[float]) -
     summary = {key: value for result in results.values() for key, value in result["summary"].items()}
     if results.get("synthetic", {}).get("sweet_spot_recall@1"):
         plot_sweet_spot(results["synthetic"]["sweet_spot_recall@1"], RESULTS / "sweet_spot.png")
-    name = "unified" if ARGS.generalist_share == PRODUCT.train.generalist_share else "unified_generalist"
-    write_result(name, {"summary": summary, "datasets": results, "settings": settings(),
-                             "pooling": "Recall@1 pooled over all queries of the scored verticals (verticals "
-                                        "weighted by queries); ratios are means of paired per-seed ratios, "
-                                        "95 % t intervals over seeds"}, load_at_start)
+    write_result(result_name(), {"summary": summary, "datasets": results, "settings": settings(),
+                                 "pooling": "Recall@1 pooled over all queries of the scored verticals (verticals "
+                                            "weighted by queries); ratios are means of paired per-seed ratios, "
+                                            "95 % t intervals over seeds"}, load_at_start)
 
 
 if __name__ == "__main__":
@@ -354,5 +364,7 @@ if __name__ == "__main__":
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--generalist-share", type=float, default=PRODUCT.train.generalist_share,
                         help="share of the teachers' triplet steps on the generalist (0: specialists from scratch)")
+    parser.add_argument("--specialist-lr", type=float, default=PRODUCT.train.specialist_lr,
+                        help="learning rate of the specialists' fine-tune from the generalist (default: train.lr)")
     ARGS = parser.parse_args()
     main()

@@ -91,6 +91,9 @@ class TrainConfig(Section):
                                     "first on one generalist over every vertical, which each specialist and the "
                                     "unified student then start from (the rest: each specialist on its own "
                                     "vertical); 0: specialists and student start from scratch.")
+    specialist_lr: float | None = Field(None, gt=0, description="Learning rate of each specialist's fine-tune "
+                                        "from the generalist (only with generalist_share > 0; None: train.lr). "
+                                        "A full-rate restart undoes much of what the generalist learnt.")
     distill_epochs: int = 6
     distill_flipped_views: bool = Field(False, description="Distil on every training image and its mirror image, "
                                         "each regressing its own teacher embedding (else random flips regress "

@@ -58,3 +58,20 @@ def test_generalist_and_specialists_share_the_specialists_steps() -> None:
     assert specialist_budget(config).train.steps_per_epoch == 10
     scratch = load_config(environ={"APPAREL__TRAIN__STEPS_PER_EPOCH": "20", "APPAREL__TRAIN__GENERALIST_SHARE": "0"})
     assert specialist_budget(scratch).train.steps_per_epoch == 20
+
+
+def test_specialists_fine_tune_from_the_generalist_at_their_own_learning_rate(tmp_path: Path) -> None:
+    from apparel.train.specialists import generalist_budget, specialist_budget
+
+    env = {"APPAREL__TRAIN__LR": "0.002", "APPAREL__TRAIN__SPECIALIST_LR": "0.0002"}
+    config = load_config(environ={**env, "APPAREL__TRAIN__GENERALIST_SHARE": "0.5"})
+    assert specialist_budget(config).train.lr == 0.0002
+    assert generalist_budget(config, 5).train.lr == 0.002
+    scratch = load_config(environ={**env, "APPAREL__TRAIN__GENERALIST_SHARE": "0"})
+    assert specialist_budget(scratch).train.lr == 0.002  # from scratch: no generalist to keep
+    unset = load_config(environ={"APPAREL__TRAIN__LR": "0.002", "APPAREL__TRAIN__GENERALIST_SHARE": "0.5"})
+    assert specialist_budget(unset).train.lr == 0.002
+    # the lr a specialist runs at is in its identity, so the two fine-tunes never share a Ray run
+    names = {make_job(specialist_budget(c), "specialist-tops-v1", tmp_path, ["tops"], "triplet").name
+             for c in (config, unset)}
+    assert len(names) == 2

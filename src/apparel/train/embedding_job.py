@@ -268,9 +268,10 @@ def run_concurrently(jobs: list[EmbeddingJob], config: Config, storage: Path) ->
 
 
 # Train settings that never change an embedding run's weights (where it runs, or other stages' knobs).
-# (generalist_share shapes a run through its steps and starting model, both in the identity already.)
+# (generalist_share and specialist_lr shape a run through its steps, starting model and lr, all in the
+# identity already.)
 NOT_SHAPING = {"use_gpu", "cpus_per_worker", "torch_threads", "checkpoints_to_keep", "distill_epochs", "freeze_base",
-               "finetune_lr", "finetune_embedding_weight", "generalist_share"}
+               "finetune_lr", "finetune_embedding_weight", "generalist_share", "specialist_lr"}
 
 
 def run_identity(spec: dict, train: dict, label: str, objective: str, verticals: list[str],

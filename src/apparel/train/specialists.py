@@ -41,8 +41,9 @@ def contiguous_groups(verticals: list[str], size: int) -> list[list[str]]:
     return [verticals[i : i + size] for i in range(0, len(verticals), size)]
 
 
-def _steps(config: Config, steps_per_epoch: float) -> Config:
-    train: TrainConfig = config.train.model_copy(update={"steps_per_epoch": max(1, round(steps_per_epoch))})
+def _steps(config: Config, steps_per_epoch: float, **overrides: object) -> Config:
+    train: TrainConfig = config.train.model_copy(update={"steps_per_epoch": max(1, round(steps_per_epoch)),
+                                                         **overrides})
     return config.model_copy(update={"train": train})
 
 
@@ -52,5 +53,8 @@ def generalist_budget(config: Config, verticals: int) -> Config:
 
 
 def specialist_budget(config: Config) -> Config:
-    """What is left to each specialist after the generalist's share (all of it when the share is 0)."""
-    return _steps(config, (1 - config.train.generalist_share) * config.train.steps_per_epoch)
+    """What is left to each specialist after the generalist's share (all of it when the share is 0), at
+    ``specialist_lr`` when it fine-tunes from the generalist."""
+    train = config.train
+    lr = train.specialist_lr if train.generalist_share > 0 and train.specialist_lr else train.lr
+    return _steps(config, (1 - train.generalist_share) * train.steps_per_epoch, lr=lr)
