@@ -10,14 +10,17 @@ Step budget, N attributes (7 on the synthetic catalog), S = ``--steps``, batches
 trunk 2e-4), the embedding held near the trunk's by the product's L2 anchor:
   * global: N×S end-to-end steps of every head jointly (masked attribute losses, random flips);
   * landmark: the same N×S steps on the same batches and flips, plus the local branch and the masked L1
-    landmark loss (weight 1); its heads differ only in also reading the local vector.
+    landmark loss (weight 1); its heads differ only in also reading the local vector;
+  * local_unsupervised: the landmark system's network and steps without the landmark loss, the control
+    that tells the landmarks' supervision from the branch's extra capacity and attention-like pooling.
 The trunk: ``--base-steps`` P×K steps per vertical for each specialist and as many again, per vertical,
 for the distilled student. Each seed re-draws the heads' initialisation (equal in both systems), the
-batches and the flips; ``landmark_over_global`` is the mean of paired per-seed ratios of mean test
-accuracy over the attributes, with a 95 % t interval over seeds. Parameters and single-image latency
-(both systems and the embedding alone, timed in alternation) are measured in the same process. The
-landmark model's mean test localisation error (fraction of the image side) shows whether its heatmaps
-found the landmarks at all.
+batches and the flips; ``landmark_over_global`` (and ``local_unsupervised_over_global``,
+``landmark_over_local_unsupervised``) is the mean of paired per-seed ratios of mean test accuracy over the
+attributes, with a 95 % t interval over seeds. Parameters and single-image latency (global, landmark and
+the embedding alone, timed in alternation; the control has the landmark system's network) are measured in
+the same process. The mean test localisation error (fraction of the image side) of both local models
+shows whether their heatmaps found the landmarks.
 
 Each finished seed is kept under runs/benchmarks/landmarks/, so an interrupted run resumes.
 
@@ -53,7 +56,7 @@ from apparel.train.landmarks import encode_landmarks, landmark_names, train_land
 from apparel.train.loop import embed  # noqa: E402
 
 WORK = ROOT / "runs" / "benchmarks" / "landmarks"
-SYSTEMS = ("global", "landmark")
+SYSTEMS = ("global", "landmark", "local_unsupervised")
 
 
 def synthetic_dataset(config: Config) -> Path:
@@ -75,7 +78,7 @@ def cached_trunk(config: Config, root: Path) -> EmbeddingNet:
 
 
 def run_seed(base: EmbeddingNet, root: Path, seed: int) -> dict:
-    """Both systems for one seed: per-attribute test metrics each, and the landmark model's test error."""
+    """Every system for one seed: per-attribute test metrics, and each local model's test landmark error."""
     dataset = Dataset.load(root)
     specs = attribute_specs(dataset, dataset.info.attributes)
     train, test = dataset.split("train"), dataset.split("test")
@@ -86,9 +89,10 @@ def run_seed(base: EmbeddingNet, root: Path, seed: int) -> dict:
                                      anchor=torch.from_numpy(embed(base, images)))
     scores = {name: evaluate_attributes({s.name: model for s in specs}, test, specs, base.spec.image_size)
               for name, model in models.items()}
-    error = landmark_error(models["landmark"], load_images(test["image"].tolist(), base.spec.image_size),
-                           encode_landmarks(test, names))
-    return {"scores": scores, "landmark_error": round(error, 4)}
+    test_images = load_images(test["image"].tolist(), base.spec.image_size)
+    errors = {name: landmark_error(model, test_images, encode_landmarks(test, names))
+              for name, model in models.items() if model.pooling is not None}
+    return {"scores": scores, "landmark_error": {name: round(error, 4) for name, error in errors.items()}}
 
 
 def sizes_and_latency(base: EmbeddingNet, root: Path) -> dict:
@@ -109,12 +113,16 @@ def sizes_and_latency(base: EmbeddingNet, root: Path) -> dict:
 def summarise(per_seed: list[dict], measured: dict) -> dict:
     accuracy = {name: [mean_accuracy(seed["scores"][name]) for seed in per_seed] for name in SYSTEMS}
     summary = paired_ratio(accuracy["landmark"], accuracy["global"], name="landmark_over_global")
+    summary |= paired_ratio(accuracy["local_unsupervised"], accuracy["global"], name="local_unsupervised_over_global")
+    summary |= paired_ratio(accuracy["landmark"], accuracy["local_unsupervised"],
+                            name="landmark_over_local_unsupervised")
     summary |= {f"mean_accuracy_{name}": round(float(np.mean(values)), 4) for name, values in accuracy.items()}
     summary |= {
         "params_ratio_landmark_over_global": round(measured["params"]["landmark"] / measured["params"]["global"], 4),
         "latency_ratio_landmark_over_global": round(measured["latency_ms"]["landmark"]
                                                     / measured["latency_ms"]["global"], 4),
-        "landmark_error_test": round(float(np.mean([seed["landmark_error"] for seed in per_seed])), 4),
+        **{f"landmark_error_test_{name}": round(float(np.mean([seed["landmark_error"][name] for seed in per_seed])), 4)
+           for name in per_seed[0]["landmark_error"]},
     }
     by_attribute = {a: {name: round(float(np.mean([seed["scores"][name][a]["accuracy"] for seed in per_seed])), 4)
                         for name in SYSTEMS} for a in per_seed[0]["scores"]["global"]}
@@ -142,7 +150,7 @@ def main() -> None:
             print(f"seed {seed}: {time.perf_counter() - start:.0f}s (load {load_average()[0]})", flush=True)
         per_seed.append(json.loads(cache.read_text()))
         print(f"seed {seed}: " + " ".join(f"{n}={mean_accuracy(per_seed[-1]['scores'][n]):.4f}" for n in SYSTEMS)
-              + f" landmark error {per_seed[-1]['landmark_error']:.3f}", flush=True)
+              + f" landmark error {per_seed[-1]['landmark_error']}", flush=True)
     measured = sizes_and_latency(base, root)
     write_result("landmarks", {**summarise(per_seed, measured), **measured, "per_seed": per_seed,
                                "settings": {**settings, "threads": ARGS.threads}}, load_at_start)

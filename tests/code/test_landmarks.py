@@ -10,7 +10,14 @@ from apparel.models.attributes import AttributeSpec
 from apparel.models.embedding import EmbeddingNet, EmbeddingSpec
 from apparel.models.landmarks import LandmarkAttributeNet, soft_argmax
 from apparel.train.attributes import AttributeSchedule
-from apparel.train.landmarks import encode_landmarks, flip_landmarks, landmark_names, mirror_order, train_jointly
+from apparel.train.landmarks import (
+    encode_landmarks,
+    flip_landmarks,
+    landmark_names,
+    mirror_order,
+    train_jointly,
+    train_landmark_ablation,
+)
 
 SPECS = [AttributeSpec("colour", ["red", "blue", "green"]), AttributeSpec("tags", ["a", "b"], kind="multilabel")]
 NAN = float("nan")
@@ -114,3 +121,18 @@ def test_a_few_steps_reduce_the_landmark_loss_on_a_tiny_batch() -> None:
     history = train_jointly(model, images, targets, coordinates, 12, AttributeSchedule(batch_size=8, seed=0))
     # From ~0.37 (every heatmap flat, all landmarks at the centre) to well under what any constant scores.
     assert np.mean(history["landmarks"][-3:]) < 0.4 * np.mean(history["landmarks"][:3])
+
+
+def test_the_ablation_s_systems_start_alike_from_their_own_copy_of_the_trunk() -> None:
+    base = EmbeddingNet(EmbeddingSpec(embedding_dim=8, image_size=32))
+    models = train_landmark_ablation(base, SPECS, torch.zeros(4, 3, 32, 32, dtype=torch.uint8),
+                                     {"colour": torch.zeros(4, dtype=torch.long), "tags": torch.zeros(4, 2)},
+                                     torch.full((4, 2, 2), NAN), ["toe", "heel"], steps=0, seed=3)
+    assert set(models) == {"global", "landmark", "local_unsupervised"}
+    assert models["global"].pooling is None and models["landmark"].pooling is not None
+    features = [m.branches["colour"].features.state_dict() for m in models.values()]
+    assert all(torch.equal(f[k], features[0][k]) for f in features[1:] for k in features[0])
+    supervised, unsupervised = models["landmark"].state_dict(), models["local_unsupervised"].state_dict()
+    assert all(torch.equal(value, unsupervised[key]) for key, value in supervised.items())
+    assert all(m.base is not base for m in models.values())
+    assert torch.equal(models["landmark"].base.head.weight, base.head.weight)

@@ -105,13 +105,16 @@ def train_landmark_ablation(base: EmbeddingNet, specs: list[AttributeSpec], imag
                             steps: int, seed: int, batch_size: int = 32, anchor: torch.Tensor | None = None
                             ) -> dict[str, LandmarkAttributeNet]:
     """``global``: heads on the final map alone; ``landmark``: the same plus the local branch and the landmark
-    loss. Each starts from its own copy of ``base`` with equal attribute-branch initialisation (the branches
-    are built first under the same seed) and gets ``steps`` steps of an equal schedule."""
+    loss; ``local_unsupervised``: the local branch without the landmark loss (its heatmaps learn from the
+    attribute losses alone), which tells the landmarks' supervision from the branch's extra capacity. Each
+    starts from its own copy of ``base`` with equal attribute-branch initialisation (the branches are built
+    first under the same seed) and gets ``steps`` steps of an equal schedule."""
     models = {}
-    for name, landmarks in (("global", None), ("landmark", names)):
+    for name, landmarks, weight in (("global", None, 0.0), ("landmark", names, 1.0),
+                                    ("local_unsupervised", names, 0.0)):
         torch.manual_seed(seed)
         model = LandmarkAttributeNet(copy.deepcopy(base), specs, landmarks)
         train_jointly(model, images, targets, coordinates, steps, AttributeSchedule(batch_size=batch_size, seed=seed),
-                      anchor)
+                      anchor, landmark_weight=weight)
         models[name] = model
     return models
