@@ -14,8 +14,8 @@ branch, F = S - b - f end-to-end steps per head once all are in; batches of 32):
   * multi-label: one shared linear head over all attributes, N×S steps, every attribute in every step.
 The summary's ``*_worst`` ratios are the smallest over missing rates and datasets. Sizes and single-image
 latencies (timed in alternation) are measured in the same process; the latency baseline is the
-embedding-only model. The landmark-pooled local branch of FashionNet is not part of the product (no
-landmark labels on the real catalog), so it has no ablation here.
+embedding-only model. The landmark-pooled local branch of FashionNet is measured as its own ablation in
+``benchmarks/landmarks.py`` (synthetic catalog only: the real catalog has no landmark labels).
 
 Each dataset's result is kept under runs/benchmarks/attributes/ once it finishes, so the datasets can run
 in separate processes (``--datasets``) and the result file merges every finished one.

@@ -75,10 +75,12 @@ STUDENTS = {"default": {}, "flipped_views": {"distill_flipped_views": True},
             "plain": {"distill_flipped_views": False}, "triplet_mix": {"distill_triplet_weight": 1.0}}
 
 
-def configure(base: Config, steps: int, seed: int, label: str) -> Config:
+def configure(base: Config, steps: int, seed: int, label: str, generalist_share: float = 0.0,
+              specialist_lr: float | None = None) -> Config:
+    """The benchmark's training settings; other benchmarks import it (no ``ARGS`` here: theirs differ)."""
     train = base.train.model_copy(update={"epochs": 4, "steps_per_epoch": steps // 4, "seed": seed,
-                                          "batch_p": 8, "batch_k": 4, "generalist_share": ARGS.generalist_share,
-                                          "specialist_lr": ARGS.specialist_lr})
+                                          "batch_p": 8, "batch_k": 4, "generalist_share": generalist_share,
+                                          "specialist_lr": specialist_lr})
     return base.model_copy(update={"train": train, "data": base.data.model_copy(update={"label": label})})
 
 
@@ -318,8 +320,9 @@ def main() -> None:
                 continue
             start = time.perf_counter()
             sweet = ARGS.sweet_spot and name == "synthetic" and seed == 0
-            done.append(run_seed(configure(config, ARGS.steps, seed, config.data.label), root, labels,
-                                 ARGS.students, sweet))
+            done.append(run_seed(configure(config, ARGS.steps, seed, config.data.label, ARGS.generalist_share,
+                                           ARGS.specialist_lr),
+                                 root, labels, ARGS.students, sweet))
             caches[name].write_text(json.dumps(done))
             print(f"{name} seed {seed}: {time.perf_counter() - start:.0f}s (load {load_average()[0]})", flush=True)
             write(datasets, caches, load_at_start)

@@ -1,1 +1,1 @@
-"""Evaluation: retrieval (Recall@K, MAP@R) and attribute metrics."""
+"""Evaluation: retrieval (Recall@K, MAP@R), attribute metrics and landmark localisation error."""

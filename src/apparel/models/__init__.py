@@ -1,1 +1,1 @@
-"""Models: the embedding network and the attribute branches on its trunk."""
+"""Models: the embedding network, the attribute branches on its trunk, the landmark-pooled local branch."""
