@@ -45,8 +45,10 @@ def unified_section() -> list[str]:
                 "`unified.json` predates the honest summary (pooled Recall@1, paired CIs, single-class verticals "
                 "left out): not regenerated in this run.", ""]
     share, factor = settings.get("generalist_share", 0), settings["distill_factor"]
+    rate = f" at learning rate {settings['specialist_lr']:g}" if settings.get("specialist_lr") else ""
     teachers = (f"a generalist over every vertical for {share:g} of the teachers' V×S triplet steps, then each "
-                f"specialist fine-tuned from it for the rest" if share else "specialists from scratch, V×S in all")
+                f"specialist fine-tuned from it{rate} for the rest" if share
+                else "specialists from scratch, V×S in all")
     student = (f"L2 regression plus {settings['distill_triplet_weight']:g} × triplet loss"
                if settings.get("distill_triplet_weight") else "L2 regression")
     matched_budget = (f"; all-in-one matched {1 + factor}×V×S, the unified system's whole budget"
@@ -65,7 +67,7 @@ def unified_section() -> list[str]:
         for label, prefix in zip(data["labels"], ["", "articleType."] if name == "fashion-products" else
                                  ["synthetic."], strict=False):
             matched = ci(s, prefix + "unified_over_all_in_one_matched") \
-                if prefix + "unified_over_all_in_one_matched" in s else "not run (see `unified_generalist.json`)"
+                if prefix + "unified_over_all_in_one_matched" in s else "not run"
             out.append(f"| {name} · `{label}` | {data['seeds']} | {ci(s, prefix + 'unified_over_all_in_one')} | "
                        f"{ci(s, prefix + 'unified_over_specialists')} | {matched} | "
                        f"{', '.join(data['degenerate_verticals'][label]) or 'none'} |")

@@ -29,8 +29,9 @@ holds a single class for the label (every system scores 1.0 there) are left out 
 fashion-products is scored on the label the models train on (articleType+baseColour, unprefixed keys)
 and on articleType (``articleType.`` keys); the synthetic catalog on product_id (``synthetic.`` keys).
 
-Results: ``unified.json`` for the product's recipe (specialists from scratch), ``unified_generalist.json``
-with another ``--generalist-share``, ``unified_generalist_low_lr.json`` with a ``--specialist-lr`` too;
+Results: ``unified.json`` for the product's recipe (a generalist on 0.8 of the teachers' steps, specialists
+fine-tuned from it at 2e-4), ``unified_from_scratch.json`` for Song et al.'s (``--generalist-share 0``),
+``unified_generalist.json`` for share 0.5 with specialists at the full rate (``--specialist-lr 0``);
 ``unified_triplet_mix.json`` is a 3-seed run of share 0.5 whose only
 student had ``train.distill_triplet_weight`` at 1.0 (the ``triplet_mix`` student recipe).
 
@@ -334,7 +335,7 @@ def result_name() -> str:
     product = PRODUCT.train
     if (ARGS.generalist_share, ARGS.specialist_lr) == (product.generalist_share, product.specialist_lr):
         return "unified"
-    return "unified_generalist_low_lr" if ARGS.specialist_lr else "unified_generalist"
+    return "unified_generalist" if ARGS.generalist_share else "unified_from_scratch"
 
 
 def write(datasets: dict, caches: dict[str, Path], load_at_start: list[float]) -> None:
@@ -368,6 +369,7 @@ if __name__ == "__main__":
     parser.add_argument("--generalist-share", type=float, default=PRODUCT.train.generalist_share,
                         help="share of the teachers' triplet steps on the generalist (0: specialists from scratch)")
     parser.add_argument("--specialist-lr", type=float, default=PRODUCT.train.specialist_lr,
-                        help="learning rate of the specialists' fine-tune from the generalist (default: train.lr)")
+                        help="learning rate of the specialists' fine-tune from the generalist (0: train.lr)")
     ARGS = parser.parse_args()
+    ARGS.specialist_lr = ARGS.specialist_lr or None
     main()

@@ -87,11 +87,11 @@ class TrainConfig(Section):
     use_gpu: bool | Literal["auto"] = Field("auto", description="Train on GPUs: true, false or auto-detect.")
     cpus_per_worker: int = 1
     seed: int = 0
-    generalist_share: float = Field(0.0, ge=0, lt=1, description="Share of the specialists' triplet steps spent "
+    generalist_share: float = Field(0.8, ge=0, lt=1, description="Share of the specialists' triplet steps spent "
                                     "first on one generalist over every vertical, which each specialist and the "
                                     "unified student then start from (the rest: each specialist on its own "
                                     "vertical); 0: specialists and student start from scratch.")
-    specialist_lr: float | None = Field(None, gt=0, description="Learning rate of each specialist's fine-tune "
+    specialist_lr: float | None = Field(2e-4, gt=0, description="Learning rate of each specialist's fine-tune "
                                         "from the generalist (only with generalist_share > 0; None: train.lr). "
                                         "A full-rate restart undoes much of what the generalist learnt.")
     distill_epochs: int = 6

@@ -69,7 +69,7 @@ def test_specialists_fine_tune_from_the_generalist_at_their_own_learning_rate(tm
     assert generalist_budget(config, 5).train.lr == 0.002
     scratch = load_config(environ={**env, "APPAREL__TRAIN__GENERALIST_SHARE": "0"})
     assert specialist_budget(scratch).train.lr == 0.002  # from scratch: no generalist to keep
-    unset = load_config(environ={"APPAREL__TRAIN__LR": "0.002", "APPAREL__TRAIN__GENERALIST_SHARE": "0.5"})
+    unset = config.model_copy(update={"train": config.train.model_copy(update={"specialist_lr": None})})
     assert specialist_budget(unset).train.lr == 0.002
     # the lr a specialist runs at is in its identity, so the two fine-tunes never share a Ray run
     names = {make_job(specialist_budget(c), "specialist-tops-v1", tmp_path, ["tops"], "triplet").name

@@ -167,15 +167,16 @@ def test_cluster_mode_needs_an_absolute_data_root_to_mount_the_pvc_at(tmp_path: 
 
 
 def test_specialists_and_the_student_start_from_the_generalist(tmp_path: Path) -> None:
-    """Off by default (``generalist_share`` 0: unified_generalist.json shows no gain); with a share, the
-    compiled pipeline trains the generalist first and hands it to every specialist and the student."""
-    warm = compile_pipeline("training", load_config(environ={"APPAREL__TRAIN__GENERALIST_SHARE": "0.5"}),
-                            tmp_path / "warm.yaml")
-    handler = next(yaml.safe_load_all(warm.read_text()))["components"]["comp-exit-handler-1"]["dag"]["tasks"]
+    """On by default (``generalist_share`` 0.8: unified.json against unified_from_scratch.json): the compiled
+    pipeline trains the generalist first and hands it to every specialist and the student; share 0 (Song et
+    al.'s recipe) compiles without it."""
+    handler = training_ir()["components"]["comp-exit-handler-1"]["dag"]["tasks"]
     generalist = {"taskOutputArtifact": {"outputArtifactKey": "model", "producerTask": "train-generalist"}}
     assert handler["train-generalist"]["retryPolicy"]["maxRetryCount"] == 2
     assert handler["distill"]["inputs"]["artifacts"]["generalist"] == generalist
     loop = next(t for t in handler.values() if "iteratorPolicy" in t)
     assert loop["inputs"]["artifacts"]["pipelinechannel--train-generalist-model"] == generalist
-    tasks = training_ir()["components"]["comp-exit-handler-1"]["dag"]["tasks"]
+    scratch = compile_pipeline("training", load_config(environ={"APPAREL__TRAIN__GENERALIST_SHARE": "0"}),
+                               tmp_path / "scratch.yaml")
+    tasks = next(yaml.safe_load_all(scratch.read_text()))["components"]["comp-exit-handler-1"]["dag"]["tasks"]
     assert "train-generalist" not in tasks and "generalist" not in tasks["distill"]["inputs"].get("artifacts", {})

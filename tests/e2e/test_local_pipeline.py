@@ -93,7 +93,8 @@ def test_training_pipeline_registers_indexes_and_caches(trained: Trained) -> Non
     assert first.returncode == 0, (first.stdout + first.stderr)[-4000:]
     assert_quiet(tmp_path, first)
     steps = [line for line in first.stdout.splitlines() if line.startswith("[")]
-    assert [line.split()[0] for line in steps] == [f"[{k}/8]" for k in range(1, 9)], steps
+    assert [line.split()[0] for line in steps] == [f"[{k}/9]" for k in range(1, 10)], steps
+    assert steps[1].split()[1] == "train-generalist", steps  # the default: specialists start from it
     assert "registered: apparel-unified v1 -> champion" in first.stdout
     assert "Recall@1: mean " in first.stdout and "search index: " in first.stdout
     with sqlite3.connect(tmp_path / "runs" / "mlflow.db") as db:
@@ -101,7 +102,7 @@ def test_training_pipeline_registers_indexes_and_caches(trained: Trained) -> Non
     assert list((tmp_path / "runs" / "pipeline").glob("*/build-index/index/catalog.faiss"))
 
     assert second.returncode == 0, (second.stdout + second.stderr)[-4000:]
-    for task in ("ingest", "train-specialist", "distill", "add-attribute-branches", "evaluate"):
+    for task in ("ingest", "train-generalist", "train-specialist", "distill", "add-attribute-branches", "evaluate"):
         assert not executed(second, task, tmp_path), task
     assert executed(second, "register", tmp_path) and executed(second, "record-run-status", tmp_path)
     assert_quiet(tmp_path, second)
