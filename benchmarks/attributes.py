@@ -1,8 +1,9 @@
 """Progressive attribute branches vs one model per attribute vs one multi-label model, and channel-wise
 attention in the progressive branches on vs off.
 
-All systems start from the same unified trunk (specialists distilled, as the product trains it; one
-trunk per dataset, trained once) and get the same total number of optimiser steps, N×S for N attributes
+All systems start from the same unified trunk (specialists from scratch distilled, Song et al.'s recipe; the
+product's default now starts its specialists from a generalist, which this measurement predates; one trunk per
+dataset, trained once) and get the same total number of optimiser steps, N×S for N attributes
 and S = ``--steps``; labels are dropped at random from the training split only (0 %, 50 %, 80 %), the test
 split keeps every label. Each seed re-draws the dropped labels, the heads' initialisation and the batches;
 ratios are means of paired per-seed ratios of mean test accuracy, with 95 % t intervals over seeds.
