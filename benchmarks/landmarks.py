@@ -98,16 +98,16 @@ def run_seed(base: EmbeddingNet, root: Path, seed: int) -> dict:
 def sizes_and_latency(base: EmbeddingNet, root: Path) -> dict:
     """Parameters and single-image latency need no training: both systems are built fresh here."""
     dataset = Dataset.load(root)
-    specs = attribute_specs(dataset, dataset.info.attributes)
+    specs, names = attribute_specs(dataset, dataset.info.attributes), landmark_names(dataset.manifest)
     models = {"global": LandmarkAttributeNet(base, specs).eval(),
-              "landmark": LandmarkAttributeNet(base, specs, landmark_names(dataset.manifest)).eval()}
+              "landmark": LandmarkAttributeNet(base, specs, names).eval()}
     image = normalize(load_images(dataset.split("test")["image"].tolist()[:1], base.spec.image_size))
     latency = latency_ms({"embedding_only": base.eval(), "global": models["global"].forward_logits,
                           "landmark": models["landmark"].forward_logits}, image)
     return {"params": {name: count_parameters(model) for name, model in models.items()}
             | {"embedding_only": count_parameters(base)},
             "latency_ms": {name: round(ms, 3) for name, ms in latency.items()},
-            "landmarks": landmark_names(dataset.manifest)}
+            "landmarks": names}
 
 
 def summarise(per_seed: list[dict], measured: dict) -> dict:

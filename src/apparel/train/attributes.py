@@ -23,6 +23,7 @@ from torch import nn
 from apparel.config import TrainConfig
 from apparel.data.dataset import normalize
 from apparel.data.manifest import MULTILABEL_SEPARATOR, Dataset
+from apparel.losses.embedding_regression import EmbeddingRegressionLoss
 from apparel.losses.masked import MISSING, MaskedBinaryCrossEntropy, MaskedCrossEntropy
 from apparel.models.attributes import ApparelNet, AttributeSpec, from_embedding
 from apparel.models.embedding import FEATURE_DIMS, EmbeddingNet
@@ -45,6 +46,10 @@ class AttributeSchedule:
 
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)
+
+    def next_batch(self, rows: int) -> torch.Tensor:
+        """Indices of the next batch, drawn without replacement from ``rows`` images."""
+        return torch.from_numpy(self.rng.choice(rows, min(self.batch_size, rows), replace=False))
 
 
 def schedule_from(train: TrainConfig, freeze_base: bool | None = None) -> AttributeSchedule:
@@ -107,19 +112,26 @@ class SharedHeadNet(nn.Module):
                                                                 logits.split(sizes, 1), strict=True))
 
 
+def heads_optimizer(model: nn.Module, schedule: AttributeSchedule, trainable: nn.Module, train_base: bool
+                    ) -> torch.optim.AdamW:
+    """AdamW over ``trainable``'s head parameters at ``schedule.lr`` and, with ``train_base``, the trunk
+    (``model.base``) at the lower ``schedule.base_lr``."""
+    base_ids = {id(p) for p in model.base.parameters()}
+    groups = [{"params": [p for p in trainable.parameters() if id(p) not in base_ids], "lr": schedule.lr}]
+    if train_base:
+        groups.append({"params": list(model.base.parameters()), "lr": schedule.base_lr})
+    return torch.optim.AdamW(groups, weight_decay=1e-4)
+
+
 def train_heads(model: nn.Module, specs: list[AttributeSpec], images: torch.Tensor, targets: dict[str, torch.Tensor],
                 steps: int, schedule: AttributeSchedule, train_base: bool, anchor: torch.Tensor | None = None,
                 only: nn.Module | None = None) -> float:
     """``steps`` masked multi-head steps. ``only`` restricts training to one module (a new branch);
     ``anchor`` (N×D unified embeddings) adds the embedding-preservation term."""
     trainable = only or model
-    base_ids = {id(p) for p in model.base.parameters()}
-    head_params = [p for p in trainable.parameters() if id(p) not in base_ids]
-    groups = [{"params": head_params, "lr": schedule.lr}]
-    if train_base and only is None:
-        groups.append({"params": list(model.base.parameters()), "lr": schedule.base_lr})
-    optimizer = torch.optim.AdamW(groups, weight_decay=1e-4)
+    optimizer = heads_optimizer(model, schedule, trainable, train_base and only is None)
     losses = {s.name: loss_for(s) for s in specs}
+    anchor_loss = EmbeddingRegressionLoss()
     # Only what trains may update BatchNorm statistics: a frozen base or an untouched branch
     # must give the same outputs afterwards.
     model.eval()
@@ -129,11 +141,11 @@ def train_heads(model: nn.Module, specs: list[AttributeSpec], images: torch.Tens
     device = next(model.parameters()).device  # the stage put the model on its pod's GPU (or the CPU)
     total = 0.0
     for _ in range(steps):
-        batch = torch.from_numpy(schedule.rng.choice(len(images), min(schedule.batch_size, len(images)), replace=False))
+        batch = schedule.next_batch(len(images))
         embedding, logits = model.forward_logits(normalize(augment(images[batch].to(device))))
         loss = sum(losses[s.name](logits[s.name], targets[s.name][batch].to(device)) for s in specs)
         if anchor is not None and train_base:
-            loss = loss + schedule.embedding_weight * (embedding - anchor[batch].to(device)).pow(2).sum(1).mean()
+            loss = loss + schedule.embedding_weight * anchor_loss(embedding, anchor[batch].to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -9,7 +9,7 @@ import torch
 from apparel.config import Config
 from apparel.data.dataset import PKSampler, normalize
 from apparel.data.manifest import label_values
-from apparel.losses import TripletMarginLoss
+from apparel.losses import EmbeddingRegressionLoss, TripletMarginLoss
 from apparel.miners import build_miner
 from apparel.models.attributes import ApparelNet
 from apparel.train.attributes import encode_targets, loss_for
@@ -27,7 +27,7 @@ def finetune(model: ApparelNet, frame: pd.DataFrame, images: torch.Tensor, confi
     targets = encode_targets(frame, specs)
     anchor = torch.from_numpy(embed(model.base, images))
     triplet = TripletMarginLoss(train.margin, build_miner(train.miner, train.margin))
-    losses = {s.name: loss_for(s) for s in specs}
+    losses, anchor_loss = {s.name: loss_for(s) for s in specs}, EmbeddingRegressionLoss()
     optimizer = torch.optim.AdamW(model.parameters(), lr=train.finetune_lr, weight_decay=train.weight_decay)
     sampler = PKSampler(codes.numpy(), train.batch_p, train.batch_k, seed=train.seed,
                         batches=train.steps_per_epoch * train.epochs)
@@ -36,7 +36,7 @@ def finetune(model: ApparelNet, frame: pd.DataFrame, images: torch.Tensor, confi
     for step, batch in enumerate(sampler):
         index = rows[batch]
         embedding, logits = model.forward_logits(normalize(augment(images[index].to(device))))
-        pull = (embedding - anchor[index].to(device)).pow(2).sum(1).mean()
+        pull = anchor_loss(embedding, anchor[index].to(device))
         loss = triplet(embedding, codes[batch].to(device)) + train.finetune_embedding_weight * pull
         loss = loss + sum(losses[s.name](logits[s.name], targets[s.name][index].to(device)) for s in specs)
         optimizer.zero_grad(set_to_none=True)

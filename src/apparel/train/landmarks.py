@@ -16,11 +16,12 @@ import torch
 from PIL import Image
 
 from apparel.data.dataset import normalize
+from apparel.losses.embedding_regression import EmbeddingRegressionLoss
 from apparel.losses.landmarks import MaskedLandmarkLoss
 from apparel.models.attributes import AttributeSpec
 from apparel.models.embedding import EmbeddingNet
 from apparel.models.landmarks import LandmarkAttributeNet
-from apparel.train.attributes import AttributeSchedule, loss_for
+from apparel.train.attributes import AttributeSchedule, heads_optimizer, loss_for
 
 
 def landmark_names(frame: pd.DataFrame) -> list[str]:
@@ -67,20 +68,16 @@ def train_jointly(model: LandmarkAttributeNet, images: torch.Tensor, targets: di
     are then N×K×2 in the order of ``model.landmarks``); returns each step's attribute and landmark loss.
     Batches come from ``schedule.rng`` and flips from a generator seeded with ``schedule.seed``, so two
     models trained from equal schedules see the same images."""
-    base_ids = {id(p) for p in model.base.parameters()}
-    optimizer = torch.optim.AdamW([{"params": [p for p in model.parameters() if id(p) not in base_ids],
-                                    "lr": schedule.lr},
-                                   {"params": list(model.base.parameters()), "lr": schedule.base_lr}],
-                                  weight_decay=1e-4)
+    optimizer = heads_optimizer(model, schedule, model, train_base=True)
     attribute_losses = {s.name: loss_for(s) for s in model.specs}
-    landmark_loss = MaskedLandmarkLoss()
+    landmark_loss, anchor_loss = MaskedLandmarkLoss(), EmbeddingRegressionLoss()
     mirror = mirror_order(model.landmarks)
     flips = torch.Generator().manual_seed(schedule.seed)
     device = next(model.parameters()).device
     history: dict[str, list[float]] = {"attributes": [], "landmarks": []}
     model.train()
     for _ in range(steps):
-        batch = torch.from_numpy(schedule.rng.choice(len(images), min(schedule.batch_size, len(images)), replace=False))
+        batch = schedule.next_batch(len(images))
         flip = torch.rand(len(batch), generator=flips) < 0.5
         inputs = torch.where(flip[:, None, None, None], images[batch].flip(-1), images[batch])
         embedding, logits, predicted = model.forward_outputs(normalize(inputs.to(device)))
@@ -90,7 +87,7 @@ def train_jointly(model: LandmarkAttributeNet, images: torch.Tensor, targets: di
             if predicted is not None else torch.zeros(())
         loss = attributes + landmark_weight * landmarks
         if anchor is not None:
-            loss = loss + schedule.embedding_weight * (embedding - anchor[batch].to(device)).pow(2).sum(1).mean()
+            loss = loss + schedule.embedding_weight * anchor_loss(embedding, anchor[batch].to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
