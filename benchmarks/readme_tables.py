@@ -97,6 +97,25 @@ def unified_section() -> list[str]:
     return out
 
 
+def unlabelled_section() -> list[str]:
+    """The student distilled on unlabelled catalog images too, against the default student of the same seeds."""
+    if not (RESULTS / "unified_unlabelled.json").is_file():
+        return []
+    result = load("unified_unlabelled")
+    s, data = result["summary"], result["datasets"]["fashion-products"]
+    key = "unified_unlabelled_images_over_unified"
+    pooled = [f"{system} {s[f'pooled_recall@1.{system}']:.3f}" for system in
+              ("unified", "unified_unlabelled_images", "specialists", "all_in_one")]
+    return ["#### Distilling on unlabelled catalog images too (`unified_unlabelled.json`)", "",
+            f"Same teachers, same seeds, same F×V×S student steps; the second student also regresses the teachers' "
+            f"embeddings of unlabelled catalog images (the other images of `fashion-products-224`, their labels "
+            f"unused, every id of fashion-products and every near-duplicate of its images left out). "
+            f"{data['seeds']} seeds, fashion-products. Student with unlabelled images / default student: "
+            f"training label {ci(s, key)}, articleType {ci(s, 'articleType.' + key)}; it over the all-in-one: "
+            f"{ci(s, 'unified_unlabelled_images_over_all_in_one')}. Pooled Recall@1 on the training label: "
+            f"{', '.join(pooled)} (`unified_unlabelled.json`).", ""]
+
+
 def attributes_section() -> list[str]:
     result = load("attributes")
     s, settings = result["summary"], result["settings"]
@@ -215,8 +234,8 @@ def replace_summary_rows(text: str) -> str:
 def main() -> None:
     readme = ROOT / "README.md"
     text = replace_summary_rows(readme.read_text())
-    block = "\n".join([BEGIN, "", *unified_section(), *attributes_section(), *landmarks_section(), *ingest_section(),
-                       END])
+    block = "\n".join([BEGIN, "", *unified_section(), *unlabelled_section(), *attributes_section(),
+                       *landmarks_section(), *ingest_section(), END])
     if BEGIN not in text:
         raise SystemExit(f"README.md has no '{BEGIN}' marker")
     head, rest = text.split(BEGIN, 1)

@@ -33,7 +33,10 @@ Results: ``unified.json`` for the product's recipe (a generalist on 0.8 of the t
 fine-tuned from it at 2e-4), ``unified_from_scratch.json`` for Song et al.'s (``--generalist-share 0``),
 ``unified_generalist.json`` for share 0.5 with specialists at the full rate (``--specialist-lr 0``);
 ``unified_triplet_mix.json`` is a 3-seed run of share 0.5 whose only
-student had ``train.distill_triplet_weight`` at 1.0 (the ``triplet_mix`` student recipe).
+student had ``train.distill_triplet_weight`` at 1.0 (the ``triplet_mix`` student recipe);
+``unified_unlabelled.json`` (``--students default,unlabelled_images --datasets fashion-products``) adds a
+student distilled, for the same F×V×S steps, on the training images plus unlabelled catalog images
+(``UNLABELLED_SOURCE``: product ids not in fashion-products, near-duplicates of its images left out).
 
 Seeds run seed-major over the datasets and each finished seed is kept under runs/benchmarks/ (a file
 per dataset), so an interrupted run resumes, datasets can train in separate processes at once
@@ -46,12 +49,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -73,7 +78,14 @@ METRICS = ("recall@1", "recall@5", "recall@10", "map@r")
 WORK = ROOT / "runs" / "benchmarks" / "unified"
 # Student recipes: name → TrainConfig overrides of the distillation (``default``: the product's config).
 STUDENTS = {"default": {}, "flipped_views": {"distill_flipped_views": True},
-            "plain": {"distill_flipped_views": False}, "triplet_mix": {"distill_triplet_weight": 1.0}}
+            "plain": {"distill_flipped_views": False}, "triplet_mix": {"distill_triplet_weight": 1.0},
+            "unlabelled_images": {}}
+# ``unlabelled_images`` distils on the training images plus unlabelled catalog images (fashion-products only):
+# the other images of the 224 px catalog, their labels blanked, with every id of fashion-products left out and
+# every image within NEAR_DUPLICATE of a fashion-products image (a 16 px grey thumbnail, L2) left out too.
+UNLABELLED_SOURCE = SHARED_DATA / "fashion-products-224"
+NEAR_DUPLICATE = 1.0
+UNLABELLED_ROOTS: dict[str, Path] = {}  # dataset folder name → its dataset with the unlabelled images in train
 
 
 def configure(base: Config, steps: int, seed: int, label: str, generalist_share: float = 0.0,
@@ -185,7 +197,12 @@ def run_seed(config: Config, root: Path, eval_labels: list[str], students: list[
         for student in students:
             work = Path(scratch) / student
             work.mkdir()
-            unified = distill(config, root, specialists, work, ARGS.distill_factor, STUDENTS[student], start)
+            student_root = root
+            if student == "unlabelled_images":
+                if root.name not in UNLABELLED_ROOTS:
+                    continue  # this dataset has no unlabelled images
+                student_root = UNLABELLED_ROOTS[root.name]
+            unified = distill(config, student_root, specialists, work, ARGS.distill_factor, STUDENTS[student], start)
             systems["unified" if student == "default" else f"unified_{student}"] = {v: unified for v in verticals}
     result: dict = {"scores": {label: {name: evaluate_models(models, test, label) for name, models in systems.items()}
                                for label in eval_labels}}
@@ -264,12 +281,37 @@ def prepare(base: Config) -> dict[str, tuple[Path, Config, list[str], list[str]]
             ingest_stage(config, real, WORK / "fashion-products-ds", "fashion-products")
         datasets["fashion-products"] = (WORK / "fashion-products-ds", config,
                                         ["articleType+baseColour", "articleType"], ["", "articleType."])
+        if "unlabelled_images" in ARGS.students and UNLABELLED_SOURCE.is_dir():
+            UNLABELLED_ROOTS["fashion-products-ds"] = with_unlabelled(config, WORK / "fashion-products-ds",
+                                                                      real / "labels.csv")
     if mine("synthetic", WORK / f"synthetic-{ARGS.products}-ds"):
         catalog = {"products_per_vertical": ARGS.products, "views_per_product": 4}
         labels = generate_stage(base, WORK / f"synthetic-{ARGS.products}", catalog)
         ingest_stage(base, labels.parent, WORK / f"synthetic-{ARGS.products}-ds")
     datasets["synthetic"] = (WORK / f"synthetic-{ARGS.products}-ds", base, ["product_id"], ["synthetic."])
     return datasets
+
+
+def with_unlabelled(config: Config, root: Path, known_labels: Path) -> Path:
+    """``root`` plus the unlabelled catalog images, all in train (never in test, never near a test image)."""
+    out = WORK / f"{root.name}-unlabelled"
+    if (out / "manifest.csv").is_file():
+        return out
+    extra = ingest_stage(config, UNLABELLED_SOURCE, WORK / "fashion-products-224-ds", "fashion-products")[0].manifest
+    manifest = Dataset.load(root).manifest
+    extra = extra[~extra["product_id"].isin(set(pd.read_csv(known_labels, dtype=str)["id"]))]
+
+    def thumbnails(frame: pd.DataFrame) -> torch.Tensor:
+        return load_images(frame["image"].tolist(), 16).float().div(255).mean(1).flatten(1)
+
+    distance = torch.cdist(thumbnails(extra), thumbnails(manifest)).min(1).values.numpy()
+    extra = extra[distance > NEAR_DUPLICATE].assign(split="train")
+    extra[[c for c in extra.columns if c not in ("image", "product_id", "vertical", "split", "sha256")]] = None
+    out.mkdir(parents=True)
+    pd.concat([manifest, extra]).to_csv(out / "manifest.csv", index=False)
+    shutil.copy(root / "dataset.json", out / "dataset.json")
+    print(f"unlabelled images: {len(extra)} ({(distance <= NEAR_DUPLICATE).sum()} near-duplicates left out)")
+    return out
 
 
 def mine(name: str, root: Path) -> bool:
@@ -333,6 +375,8 @@ def main() -> None:
 def result_name() -> str:
     """unified.json for the product's own teachers' recipe, else a file named after what differs."""
     product = PRODUCT.train
+    if "unlabelled_images" in ARGS.students:
+        return "unified_unlabelled"
     if (ARGS.generalist_share, ARGS.specialist_lr) == (product.generalist_share, product.specialist_lr):
         return "unified"
     return "unified_generalist" if ARGS.generalist_share else "unified_from_scratch"
