@@ -87,3 +87,30 @@ def test_retrieval_after_a_pipeline_run_needs_no_paths(tmp_path: Path) -> None:
     assert {line.split()[0] for line in result.stdout.splitlines()[1:]} <= {"bags", "dresses", "shoes", "tops",
                                                                               "trousers"}
     assert "recall@1=" in result.stdout
+
+
+def test_summary_query_uses_a_test_image_of_the_newest_dataset(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: after `apparel run` the summary's curl line said `image=@PHOTO.jpg` (it looked for photos
+    under data.root, the pipeline ingests under pipeline_root) and `.venv/bin/apparel` from any folder."""
+    from apparel.stages.pipeline import _where_to_look, example_image
+
+    monkeypatch.chdir(tmp_path)
+    config = load_config(environ={})
+    assert example_image(config) == "PHOTO.jpg"
+    dataset = tmp_path / "runs/pipeline/apparel-training-1/ingest/dataset"
+    dataset.mkdir(parents=True)
+    for name in ("a.jpg", "b.jpg"):
+        (dataset / name).write_bytes(b"jpeg")
+    (dataset / "manifest.csv").write_text(f"image,product_id,vertical,split\n{dataset / 'a.jpg'},a,tops,train\n"
+                                          f"{dataset / 'gone.jpg'},g,tops,test\n{dataset / 'b.jpg'},b,tops,test\n")
+    (dataset / "dataset.json").write_text(json.dumps({"version": "v", "fingerprint": "f", "source": "s",
+                                                      "adapter": "manifest", "attributes": [], "multilabel": [],
+                                                      "counts": {}, "quarantined": 0}))
+    assert example_image(config) == "runs/pipeline/apparel-training-1/ingest/dataset/b.jpg"  # a test image
+    monkeypatch.setattr(sys, "argv", [str(tmp_path / ".venv/bin/apparel")])
+    (tmp_path / ".venv/bin").mkdir(parents=True)
+    (tmp_path / ".venv/bin/apparel").write_text("")
+    assert "serve the champion: .venv/bin/apparel serve" in _where_to_look(config)[1]
+    monkeypatch.chdir(dataset)
+    assert f"serve the champion: {tmp_path}/.venv/bin/apparel serve" in _where_to_look(config)[1]

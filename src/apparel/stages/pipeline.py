@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from apparel.config import Config
@@ -116,15 +117,35 @@ def _metrics(config: Config, version: str) -> list[str]:
 def _where_to_look(config: Config) -> list[str]:
     from apparel.registry.tracking import tracking_uri
 
-    return [f"MLflow UI: .venv/bin/apparel mlflow-ui  (store {tracking_uri(config.registry)}, http://127.0.0.1:5000)",
-            f"serve the champion: .venv/bin/apparel serve  (HTTP http://127.0.0.1:{config.serving.http_port}, "
+    apparel = cli_command()
+    return [f"MLflow UI: {apparel} mlflow-ui  (store {tracking_uri(config.registry)}, http://127.0.0.1:5000)",
+            f"serve the champion: {apparel} serve  (HTTP http://127.0.0.1:{config.serving.http_port}, "
             f"gRPC 127.0.0.1:{config.serving.grpc_port})",
             f"then query it: curl -F image=@{example_image(config)} -F k=5 "
             f"http://127.0.0.1:{config.serving.http_port}/search"]
 
 
+def cli_command() -> str:
+    """How to call this CLI again from here: the launcher running now (relative when below the working
+    folder, e.g. `.venv/bin/apparel`), else plain `apparel`."""
+    launcher = Path(sys.argv[0])
+    if launcher.name != "apparel" or not launcher.is_file():
+        return "apparel"
+    path = launcher.absolute()
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+
+
 def example_image(config: Config) -> str:
-    """A catalog photo to paste into the query the summary prints."""
-    root = Path(config.data.root)
-    found = next((p for pattern in ("*.jpg", "*.png") for p in sorted(root.rglob(pattern))[:1]), None)
-    return str(found) if found else "PHOTO.jpg"
+    """A photo to paste into the query the summary prints: a test image (never trained on) of the newest
+    ingested dataset, else any of its images, else a placeholder."""
+    from apparel.workspace import newest
+
+    try:
+        manifest = Dataset.load(newest(config, "dataset")).manifest
+    except FileNotFoundError:
+        return "PHOTO.jpg"
+    images = [Path(p) for p in (*manifest.loc[manifest["split"] == "test", "image"], *manifest["image"])]
+    found = next((image.absolute() for image in images if image.is_file()), None)
+    if found is None:
+        return "PHOTO.jpg"
+    return str(found.relative_to(Path.cwd())) if found.is_relative_to(Path.cwd()) else str(found)
