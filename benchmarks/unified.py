@@ -197,11 +197,9 @@ def run_seed(config: Config, root: Path, eval_labels: list[str], students: list[
         for student in students:
             work = Path(scratch) / student
             work.mkdir()
-            student_root = root
-            if student == "unlabelled_images":
-                if root.name not in UNLABELLED_ROOTS:
-                    continue  # this dataset has no unlabelled images
-                student_root = UNLABELLED_ROOTS[root.name]
+            student_root = UNLABELLED_ROOTS.get(root.name) if student == "unlabelled_images" else root
+            if student_root is None:
+                continue  # this dataset has no unlabelled images
             unified = distill(config, student_root, specialists, work, ARGS.distill_factor, STUDENTS[student], start)
             systems["unified" if student == "default" else f"unified_{student}"] = {v: unified for v in verticals}
     result: dict = {"scores": {label: {name: evaluate_models(models, test, label) for name, models in systems.items()}

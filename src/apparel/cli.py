@@ -328,11 +328,11 @@ def clean(
 ) -> None:
     """Free disk under runs/: older pipeline runs, Ray checkpoints, distillation work, old logs."""
     from apparel.clean import cleanup_targets, delete, human
+    from apparel.runlog import shown_path
 
     targets = cleanup_targets(config(), keep_runs, mlflow)
     for target in targets:
-        shown = target.path.relative_to(Path.cwd()) if target.path.is_relative_to(Path.cwd()) else target.path
-        typer.echo(f"{human(target.size):>10}  {shown}  ({target.why})")
+        typer.echo(f"{human(target.size):>10}  {shown_path(target.path)}  ({target.why})")
     total = human(sum(t.size for t in targets))
     if not yes:
         typer.echo(f"would free {total} in {len(targets)} paths; `apparel clean --yes` deletes them"

@@ -143,6 +143,12 @@ class _LogStream(io.TextIOBase):
         return False
 
 
+def shown_path(path: Path) -> str:
+    """A path as the terminal shows it: relative to the working folder when it lies below it."""
+    path = path.absolute()
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+
+
 @contextmanager
 def pipeline_log(path: Path, steps: list[str]) -> Iterator[Callable[[str], None]]:
     """Sends everything written to stdout/stderr (Python and file descriptors) to ``path`` and shows one

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from apparel.config import Config
 from apparel.data.manifest import Dataset
+from apparel.runlog import shown_path
 
 
 def with_epochs(config: Config, epochs: int = 0, distill_epochs: int = 0) -> Config:
@@ -129,10 +130,7 @@ def cli_command() -> str:
     """How to call this CLI again from here: the launcher running now (relative when below the working
     folder, e.g. `.venv/bin/apparel`), else plain `apparel`."""
     launcher = Path(sys.argv[0])
-    if launcher.name != "apparel" or not launcher.is_file():
-        return "apparel"
-    path = launcher.absolute()
-    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+    return shown_path(launcher) if launcher.name == "apparel" and launcher.is_file() else "apparel"
 
 
 def example_image(config: Config) -> str:
@@ -145,7 +143,4 @@ def example_image(config: Config) -> str:
     except FileNotFoundError:
         return "PHOTO.jpg"
     images = [Path(p) for p in (*manifest.loc[manifest["split"] == "test", "image"], *manifest["image"])]
-    found = next((image.absolute() for image in images if image.is_file()), None)
-    if found is None:
-        return "PHOTO.jpg"
-    return str(found.relative_to(Path.cwd())) if found.is_relative_to(Path.cwd()) else str(found)
+    return next((shown_path(image) for image in images if image.is_file()), "PHOTO.jpg")
