@@ -71,6 +71,21 @@ def unified_section() -> list[str]:
             out.append(f"| {name} · `{label}` | {data['seeds']} | {ci(s, prefix + 'unified_over_all_in_one')} | "
                        f"{ci(s, prefix + 'unified_over_specialists')} | {matched} | "
                        f"{', '.join(data['degenerate_verticals'][label]) or 'none'} |")
+        for label, prefix in zip(data["labels"], ["unseen.", "unseen.articleType."], strict=False):
+            if data.get("unseen_degenerate_verticals"):
+                out.append(f"| {name}'s models on the unseen catalog ({data['unseen_test_images']:,} images) · "
+                           f"`{label}` | {data['seeds']} | {ci(s, prefix + 'unified_over_all_in_one')} | "
+                           f"{ci(s, prefix + 'unified_over_specialists')} | "
+                           f"{ci(s, prefix + 'unified_over_all_in_one_matched')} | "
+                           f"{', '.join(data['unseen_degenerate_verticals'][label]) or 'none'} |")
+    for name, data in result["datasets"].items():
+        if data.get("unseen_degenerate_verticals"):
+            out += ["", f"The unseen catalog: the {data['unseen_test_images']:,} images of `fashion-products-224` "
+                    f"whose product ids are not in {name} and that are not near-duplicates (16 px grey thumbnails "
+                    "within L2 1.0) of any of its images, byte-identical copies counted once; no model trains on "
+                    "them. "
+                    f"{name}'s test split has {data['test_images']} images, so the unseen rows carry far less of the "
+                    "evaluation's own noise (`unified.json`)."]
     extra = sorted({k.split(".")[-1] for k in s if re.search(r"unified_[a-z_]+_over_unified$", k)})
     for key in extra:
         out.append("")
@@ -114,6 +129,54 @@ def unlabelled_section() -> list[str]:
             f"training label {ci(s, key)}, articleType {ci(s, 'articleType.' + key)}; it over the all-in-one: "
             f"{ci(s, 'unified_unlabelled_images_over_all_in_one')}. Pooled Recall@1 on the training label: "
             f"{', '.join(pooled)} (`unified_unlabelled.json`).", ""]
+
+
+def sweet_spot_section() -> list[str]:
+    """Song et al.'s grouping study: every group size at the same V×S steps, over both extremes."""
+    if not (RESULTS / "sweet_spot.json").is_file():
+        return []
+    result = load("sweet_spot")
+    s, settings = result["summary"], result["settings"]
+    out = ["### How many verticals per triplet model (`benchmarks/sweet_spot.py`)", "",
+           f"For each group size g the verticals (alphabetical) are cut into contiguous groups of g and each group "
+           f"gets one triplet model from scratch for |group|×S steps, S = {settings['steps_per_vertical']}: every "
+           f"size costs V×S steps in all; size 1 is the specialists, the largest size the all-in-one model. "
+           f"resnet18, {settings['image_size']} px, P×K {settings['batch'].replace('x', '×')}; each vertical scored "
+           "with its group's model in its own test gallery; pooled Recall@1 (all queries of the scored verticals "
+           "together) and paired per-seed ratios with 95 % t intervals (`sweet_spot.json`).", "",
+           "![pooled Recall@1 of each group size over the all-in-one model](benchmarks/results/sweet_spot.png)", ""]
+    cases = []  # (column title, summary-key prefix, verticals left out)
+    for name, data in result["datasets"].items():
+        prefixes = ["", "articleType."] if name == "fashion-products" else ["synthetic."]
+        cases += [(f"{name} · `{label}`", prefix, data["degenerate_verticals"][label])
+                  for label, prefix in zip(data["labels"], prefixes, strict=False)]
+        if data.get("unseen_degenerate_verticals"):
+            cases += [(f"its models on the unseen catalog · `{label}`", "unseen." + prefix,
+                       data["unseen_degenerate_verticals"][label])
+                      for label, prefix in zip(data["labels"], prefixes, strict=False)]
+    seeds = ", ".join(f"{name} {data['seeds']}" for name, data in result["datasets"].items())
+    out += [f"Pooled Recall@1 of each size, and over the all-in-one [95 % CI]; seeds: {seeds} (`sweet_spot.json`).",
+            "", "| verticals per model | " + " | ".join(title for title, _, _ in cases) + " |",
+            "|---" * (len(cases) + 1) + "|"]
+    sizes = sorted({int(k.rsplit("_", 1)[1]) for k in s if "pooled_recall@1.size_" in k})
+    for g in sizes:
+        cells = []
+        for _, prefix, _ in cases:
+            key, ratio = f"{prefix}pooled_recall@1.size_{g}", f"{prefix}size_{g}_over_all_in_one"
+            cells.append("" if key not in s else f"{s[key]:.3f}" + (f" ({ci(s, ratio)})" if ratio in s else ""))
+        out.append(f"| {g} | " + " | ".join(cells) + " |")
+    best = []
+    for title, prefix, _ in cases:
+        size = s[prefix + "best_size"]
+        over_all = ci(s, prefix + "best_over_all_in_one") if f"{prefix}size_{size}_over_all_in_one" in s else "—"
+        over_one = ci(s, f"{prefix}size_{size}_over_specialists") if f"{prefix}size_{size}_over_specialists" in s \
+            else "—"
+        best.append(f"{title}: size {size}, {over_all} / {over_one}")
+    left_out = [f"{title}: {', '.join(left) or 'none'}" for title, _, left in cases]
+    out += ["", f"Best size, picked on these same scores (so an upper estimate), over the all-in-one / over the "
+            f"specialists: {'; '.join(best)}. Left out (single-class test gallery): {'; '.join(left_out)} "
+            "(`sweet_spot.json`).", ""]
+    return out + [machine_line(result, "sweet_spot.json"), ""]
 
 
 def attributes_section() -> list[str]:
@@ -208,7 +271,9 @@ def summary_rows() -> list[str]:
     for key, target in (("unified_over_all_in_one", "> 1"), ("unified_over_specialists", "≥ 0.99")):
         rows.append(f"| {key.replace('_', ' ')}, pooled Recall@1 (target {target}), 95 % CI | fashion-products "
                     f"(training label) {ci(unified, key)}; articleType {ci(unified, 'articleType.' + key)}; "
-                    f"synthetic {ci(unified, 'synthetic.' + key)} | `unified.json` |")
+                    + (f"its models on the unseen catalog (training label) {ci(unified, 'unseen.' + key)}; "
+                       if "unseen." + key in unified else "")
+                    + f"synthetic {ci(unified, 'synthetic.' + key)} | `unified.json` |")
     for key in ("progressive_over_multilabel_worst", "progressive_over_per_attribute_worst"):
         if key in attributes:
             rows.append(f"| {key.replace('_', ' ')} (target ≥ 1), accuracy | {ci(attributes, key)} "
@@ -234,7 +299,8 @@ def replace_summary_rows(text: str) -> str:
 def main() -> None:
     readme = ROOT / "README.md"
     text = replace_summary_rows(readme.read_text())
-    block = "\n".join([BEGIN, "", *unified_section(), *unlabelled_section(), *attributes_section(),
+    block = "\n".join([BEGIN, "", *unified_section(), *unlabelled_section(), *sweet_spot_section(),
+                       *attributes_section(),
                        *landmarks_section(), *ingest_section(), END])
     if BEGIN not in text:
         raise SystemExit(f"README.md has no '{BEGIN}' marker")

@@ -19,8 +19,7 @@ Step budgets, with V verticals, S = ``--steps`` and g = ``--generalist-share`` (
     the generalist (from scratch when g = 0); counting its teachers, the unified system costs
     (1 + F)×V×S steps against the all-in-one's V×S. Each extra student recipe (``--students``) gets
     the same F×V×S steps from the same teachers.
-The sweet-spot study (``--sweet-spot``, synthetic, seed 0) gives a group of g verticals g×S steps, from
-scratch.
+How many verticals one triplet model should hold (the sweet spot) is ``sweet_spot.py``'s study.
 
 Summary, per dataset and label: for each seed, the ratio of pooled Recall@1 (all queries of the scored
 verticals together, i.e. verticals weighted by their queries), top system over bottom system; then the
@@ -28,6 +27,10 @@ mean of those paired per-seed ratios with a 95 % t interval over seeds. Vertical
 holds a single class for the label (every system scores 1.0 there) are left out and listed.
 fashion-products is scored on the label the models train on (articleType+baseColour, unprefixed keys)
 and on articleType (``articleType.`` keys); the synthetic catalog on product_id (``synthetic.`` keys).
+fashion-products' models are also scored on a second catalog no model trains on (``unseen.`` keys, same
+labels): the images of ``fashion-products-224`` whose product ids are not in fashion-products, near-duplicates
+of its images and byte-identical copies left out, about 13 times its test split, so that the evaluation's own
+noise shrinks and what is left of the interval is the training's.
 
 Results: ``unified.json`` for the product's recipe (a generalist on 0.8 of the teachers' steps, specialists
 fine-tuned from it at 2e-4), ``unified_from_scratch.json`` for Song et al.'s (``--generalist-share 0``),
@@ -60,7 +63,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, ROOT, SHARED_DATA, load_average, paired_ratio, settings_key, write_result  # noqa: E402
+from common import ROOT, SHARED_DATA, load_average, paired_ratio, settings_key, write_result  # noqa: E402
 
 from apparel.config import Config, load_config  # noqa: E402
 from apparel.data.dataset import load_images  # noqa: E402
@@ -71,7 +74,7 @@ from apparel.stages.data import generate_stage, ingest_stage  # noqa: E402
 from apparel.train.distill import teacher_targets  # noqa: E402
 from apparel.train.embedding_job import fit_in_process, job_frame, make_job  # noqa: E402
 from apparel.train.loop import embed  # noqa: E402
-from apparel.train.specialists import contiguous_groups, generalist_budget, specialist_budget  # noqa: E402
+from apparel.train.specialists import generalist_budget, specialist_budget  # noqa: E402
 
 PRODUCT = load_config(environ={})  # the product's defaults: the recipe this benchmark measures
 METRICS = ("recall@1", "recall@5", "recall@10", "map@r")
@@ -86,6 +89,9 @@ STUDENTS = {"default": {}, "flipped_views": {"distill_flipped_views": True},
 UNLABELLED_SOURCE = SHARED_DATA / "fashion-products-224"
 NEAR_DUPLICATE = 1.0
 UNLABELLED_ROOTS: dict[str, Path] = {}  # dataset folder name → its dataset with the unlabelled images in train
+# The same images with their labels, as a second test catalog nobody trains on (``unseen.`` keys): ~13 times the
+# test split's queries, so the evaluation's own noise shrinks; the ``unlabelled_images`` student is not scored there.
+UNSEEN_TESTS: dict[str, pd.DataFrame] = {}  # dataset folder name → the unseen catalog's rows
 
 
 def configure(base: Config, steps: int, seed: int, label: str, generalist_share: float = 0.0,
@@ -166,24 +172,7 @@ def degenerate_verticals(test, label: str) -> list[str]:
     return [v for v, found in classes.items() if len(found) <= 1]
 
 
-def sweet_spot(config: Config, root: Path, verticals: list[str], specialists: dict, all_in_one: EmbeddingNet,
-               test, label: str) -> dict:
-    curve = {}
-    for size in range(1, len(verticals) + 1):
-        if size == 1:
-            models = specialists
-        elif size == len(verticals):
-            models = {v: all_in_one for v in verticals}
-        else:
-            models = {}
-            for group in contiguous_groups(verticals, size):
-                model = train_group(config, root, group, f"group-{'+'.join(group)}")
-                models.update({v: model for v in group})
-        curve[size] = {v: s["recall@1"] for v, s in evaluate_models(models, test, label).items()}
-    return curve
-
-
-def run_seed(config: Config, root: Path, eval_labels: list[str], students: list[str], with_sweet_spot: bool) -> dict:
+def run_seed(config: Config, root: Path, eval_labels: list[str], students: list[str]) -> dict:
     dataset = Dataset.load(root)
     verticals = dataset.verticals
     test = dataset.split("test")
@@ -204,13 +193,16 @@ def run_seed(config: Config, root: Path, eval_labels: list[str], students: list[
             systems["unified" if student == "default" else f"unified_{student}"] = {v: unified for v in verticals}
     result: dict = {"scores": {label: {name: evaluate_models(models, test, label) for name, models in systems.items()}
                                for label in eval_labels}}
+    unseen = UNSEEN_TESTS.get(root.name)
+    if unseen is not None:
+        result["unseen_scores"] = {label: {name: evaluate_models(models, unseen, label)
+                                           for name, models in systems.items() if name != "unified_unlabelled_images"}
+                                   for label in eval_labels}
     images = load_images(test["image"].tolist(), config.model.image_size)
     result["latency_ms"] = latency_ms({"specialists": specialists, "unified": systems["unified"]}, images,
                                       test["vertical"].to_numpy())
     result["params"] = {"specialists": sum(count_parameters(m) for m in specialists.values()),
                         "unified": count_parameters(systems["unified"][verticals[0]])}
-    if with_sweet_spot:
-        result["sweet_spot"] = sweet_spot(config, root, verticals, specialists, all_in_one, test, eval_labels[0])
     return result
 
 
@@ -255,6 +247,12 @@ def dataset_result(name: str, root: Path, per_seed: list[dict], eval_labels: lis
     summary: dict[str, float] = {}
     for label, prefix in zip(eval_labels, prefixes, strict=True):
         summary |= label_summary(per_seed, label, left_out[label], prefix)
+    unseen, unseen_left_out = UNSEEN_TESTS.get(root.name), None
+    if unseen is not None and all("unseen_scores" in s for s in per_seed):
+        unseen_seeds = [{"scores": s["unseen_scores"]} for s in per_seed]
+        unseen_left_out = {label: degenerate_verticals(unseen, label) for label in eval_labels}
+        for label, prefix in zip(eval_labels, prefixes, strict=True):
+            summary |= label_summary(unseen_seeds, label, unseen_left_out[label], f"unseen.{prefix}")
     latency = [s["latency_ms"]["unified"] / s["latency_ms"]["specialists"] for s in per_seed]
     summary[f"{prefixes[0]}latency_ratio_unified_over_specialists"] = round(float(np.mean(latency)), 4)
     summary[f"{prefixes[0]}params_ratio_unified_over_specialists"] = round(
@@ -264,8 +262,10 @@ def dataset_result(name: str, root: Path, per_seed: list[dict], eval_labels: lis
             "per_seed_pooled_recall@1": {label: [{system: round(pooled_recall_at_1(scores, left_out[label]), 4)
                                                   for system, scores in s["scores"][label].items()}
                                                  for s in per_seed] for label in eval_labels},
-            "sweet_spot_recall@1": per_seed[0].get("sweet_spot"), "seeds": len(per_seed),
-            "verticals": Dataset.load(root).verticals, "test_images": int(len(test)), "dataset": name}
+            "seeds": len(per_seed),
+            "verticals": Dataset.load(root).verticals, "test_images": int(len(test)), "dataset": name,
+            "unseen_test_images": None if unseen is None else int(len(unseen)),
+            "unseen_degenerate_verticals": unseen_left_out}
 
 
 def prepare(base: Config) -> dict[str, tuple[Path, Config, list[str], list[str]]]:
@@ -279,9 +279,12 @@ def prepare(base: Config) -> dict[str, tuple[Path, Config, list[str], list[str]]
             ingest_stage(config, real, WORK / "fashion-products-ds", "fashion-products")
         datasets["fashion-products"] = (WORK / "fashion-products-ds", config,
                                         ["articleType+baseColour", "articleType"], ["", "articleType."])
-        if "unlabelled_images" in ARGS.students and UNLABELLED_SOURCE.is_dir():
-            UNLABELLED_ROOTS["fashion-products-ds"] = with_unlabelled(config, WORK / "fashion-products-ds",
-                                                                      real / "labels.csv")
+        if UNLABELLED_SOURCE.is_dir():
+            unseen = unseen_images(config, WORK / "fashion-products-ds", real / "labels.csv")
+            # byte-identical copies would find each other whatever the model: one of each scores
+            UNSEEN_TESTS["fashion-products-ds"] = unseen.drop_duplicates("sha256").reset_index(drop=True)
+            if "unlabelled_images" in ARGS.students:
+                UNLABELLED_ROOTS["fashion-products-ds"] = with_unlabelled(WORK / "fashion-products-ds", unseen)
     if mine("synthetic", WORK / f"synthetic-{ARGS.products}-ds"):
         catalog = {"products_per_vertical": ARGS.products, "views_per_product": 4}
         labels = generate_stage(base, WORK / f"synthetic-{ARGS.products}", catalog)
@@ -290,11 +293,13 @@ def prepare(base: Config) -> dict[str, tuple[Path, Config, list[str], list[str]]
     return datasets
 
 
-def with_unlabelled(config: Config, root: Path, known_labels: Path) -> Path:
-    """``root`` plus the unlabelled catalog images, all in train (never in test, never near a test image)."""
-    out = WORK / f"{root.name}-unlabelled"
-    if (out / "manifest.csv").is_file():
-        return out
+def unseen_images(config: Config, root: Path, known_labels: Path) -> pd.DataFrame:
+    """The images of ``UNLABELLED_SOURCE`` that ``root``'s models never see, with their labels: every product id
+    of fashion-products left out, and every image within NEAR_DUPLICATE of one of its images (16 px grey
+    thumbnails, L2). Kept in a CSV beside the datasets."""
+    cached = WORK / f"{root.name}-unseen.csv"
+    if cached.is_file():
+        return pd.read_csv(cached, dtype=str)
     extra = ingest_stage(config, UNLABELLED_SOURCE, WORK / "fashion-products-224-ds", "fashion-products")[0].manifest
     manifest = Dataset.load(root).manifest
     extra = extra[~extra["product_id"].isin(set(pd.read_csv(known_labels, dtype=str)["id"]))]
@@ -303,12 +308,23 @@ def with_unlabelled(config: Config, root: Path, known_labels: Path) -> Path:
         return load_images(frame["image"].tolist(), 16).float().div(255).mean(1).flatten(1)
 
     distance = torch.cdist(thumbnails(extra), thumbnails(manifest)).min(1).values.numpy()
-    extra = extra[distance > NEAR_DUPLICATE].assign(split="train")
+    print(f"unseen images: {(distance > NEAR_DUPLICATE).sum()} ({(distance <= NEAR_DUPLICATE).sum()} near-duplicates "
+          "left out)")
+    extra = extra[distance > NEAR_DUPLICATE].assign(split="test")
+    extra.to_csv(cached, index=False)
+    return pd.read_csv(cached, dtype=str)
+
+
+def with_unlabelled(root: Path, unseen: pd.DataFrame) -> Path:
+    """``root`` plus the unseen catalog images with their labels blanked, all in train."""
+    out = WORK / f"{root.name}-unlabelled"
+    if (out / "manifest.csv").is_file():
+        return out
+    extra = unseen.assign(split="train")
     extra[[c for c in extra.columns if c not in ("image", "product_id", "vertical", "split", "sha256")]] = None
     out.mkdir(parents=True)
-    pd.concat([manifest, extra]).to_csv(out / "manifest.csv", index=False)
+    pd.concat([Dataset.load(root).manifest, extra]).to_csv(out / "manifest.csv", index=False)
     shutil.copy(root / "dataset.json", out / "dataset.json")
-    print(f"unlabelled images: {len(extra)} ({(distance <= NEAR_DUPLICATE).sum()} near-duplicates left out)")
     return out
 
 
@@ -318,30 +334,12 @@ def mine(name: str, root: Path) -> bool:
     return name in ARGS.datasets or not (root / "dataset.json").is_file()
 
 
-def plot_sweet_spot(curve: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    sizes = sorted(curve, key=int)
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    for vertical in curve[sizes[0]]:
-        ax.plot([int(s) for s in sizes], [curve[s][vertical] for s in sizes], marker="o", alpha=0.5, label=vertical)
-    ax.plot([int(s) for s in sizes], [np.mean(list(curve[s].values())) for s in sizes], "k-", lw=2.5, label="mean")
-    ax.set_xlabel("verticals per triplet model")
-    ax.set_ylabel("Recall@1 (test)")
-    ax.set_title("Grouping verticals into one triplet model")
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-
-
 def settings() -> dict:
     return {"steps_per_vertical": ARGS.steps, "image_size": ARGS.image_size, "products_per_vertical": ARGS.products,
             "batch": "8x4", "distill_factor": ARGS.distill_factor, "students": ARGS.students,
             "backbone": "resnet18", "torch_threads": ARGS.threads, "generalist_share": ARGS.generalist_share,
-            "specialist_lr": ARGS.specialist_lr, "distill_triplet_weight": PRODUCT.train.distill_triplet_weight}
+            "specialist_lr": ARGS.specialist_lr, "distill_triplet_weight": PRODUCT.train.distill_triplet_weight,
+            "unseen_test": bool(UNSEEN_TESTS)}
 
 
 def main() -> None:
@@ -351,19 +349,21 @@ def main() -> None:
     datasets = prepare(base)
     # threads change the speed, not the models: seeds trained with other thread counts are the same work
     # settings at the values of the recipe before the generalist are left out: its seeds keep their caches
+    # the unseen test catalog only adds scores: a seed cached without them is trained again, in its place
     before = {"generalist_share": 0, "distill_triplet_weight": 0, "specialist_lr": None}
-    key = settings_key({k: v for k, v in settings().items() if k != "torch_threads" and before.get(k, "") != v})
+    key = settings_key({k: v for k, v in settings().items()
+                        if k not in ("torch_threads", "unseen_test") and before.get(k, "") != v})
     caches = {name: WORK / f"seeds-{name}-{key}.json" for name in datasets}  # one per dataset: runs may overlap
     for seed in range(ARGS.seeds):
         for name, (root, config, labels, _) in datasets.items():
             done = json.loads(caches[name].read_text()) if caches[name].is_file() else []
-            if name not in ARGS.datasets or len(done) > seed:
+            stale = len(done) > seed and root.name in UNSEEN_TESTS and "unseen_scores" not in done[seed]
+            if name not in ARGS.datasets or (len(done) > seed and not stale):
                 continue
             start = time.perf_counter()
-            sweet = ARGS.sweet_spot and name == "synthetic" and seed == 0
-            done.append(run_seed(configure(config, ARGS.steps, seed, config.data.label, ARGS.generalist_share,
-                                           ARGS.specialist_lr),
-                                 root, labels, ARGS.students, sweet))
+            done[seed:seed + 1] = [run_seed(configure(config, ARGS.steps, seed, config.data.label,
+                                                      ARGS.generalist_share, ARGS.specialist_lr),
+                                            root, labels, ARGS.students)]
             caches[name].write_text(json.dumps(done))
             print(f"{name} seed {seed}: {time.perf_counter() - start:.0f}s (load {load_average()[0]})", flush=True)
             write(datasets, caches, load_at_start)
@@ -386,8 +386,6 @@ def write(datasets: dict, caches: dict[str, Path], load_at_start: list[float]) -
     results = {name: dataset_result(name, root, done[name], labels, prefixes)
                for name, (root, _, labels, prefixes) in datasets.items() if done.get(name)}
     summary = {key: value for result in results.values() for key, value in result["summary"].items()}
-    if results.get("synthetic", {}).get("sweet_spot_recall@1"):
-        plot_sweet_spot(results["synthetic"]["sweet_spot_recall@1"], RESULTS / "sweet_spot.png")
     write_result(result_name(), {"summary": summary, "datasets": results, "settings": settings(),
                                  "pooling": "Recall@1 pooled over all queries of the scored verticals (verticals "
                                             "weighted by queries); ratios are means of paired per-seed ratios, "
@@ -406,7 +404,6 @@ if __name__ == "__main__":
                         help=f"student recipes, comma-separated, 'default' first ({', '.join(STUDENTS)})")
     parser.add_argument("--datasets", type=lambda s: s.split(","), default=["fashion-products", "synthetic"],
                         help="which datasets to train in this invocation (finished seeds of others are kept)")
-    parser.add_argument("--sweet-spot", action="store_true", help="also the grouping study (synthetic, seed 0)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--generalist-share", type=float, default=PRODUCT.train.generalist_share,
                         help="share of the teachers' triplet steps on the generalist (0: specialists from scratch)")
