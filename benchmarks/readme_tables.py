@@ -73,7 +73,7 @@ def unified_section() -> list[str]:
                        f"{', '.join(data['degenerate_verticals'][label]) or 'none'} |")
         for label, prefix in zip(data["labels"], ["unseen.", "unseen.articleType."], strict=False):
             if data.get("unseen_degenerate_verticals"):
-                out.append(f"| {name}'s models on the unseen catalog ({data['unseen_test_images']:,} images) · "
+                out.append(f"| {name} models on the unseen catalog ({data['unseen_test_images']:,} images) · "
                            f"`{label}` | {data['seeds']} | {ci(s, prefix + 'unified_over_all_in_one')} | "
                            f"{ci(s, prefix + 'unified_over_specialists')} | "
                            f"{ci(s, prefix + 'unified_over_all_in_one_matched')} | "
@@ -84,7 +84,7 @@ def unified_section() -> list[str]:
                     f"whose product ids are not in {name} and that are not near-duplicates (16 px grey thumbnails "
                     "within L2 1.0) of any of its images, byte-identical copies counted once; no model trains on "
                     "them. "
-                    f"{name}'s test split has {data['test_images']} images, so the unseen rows carry far less of the "
+                    f"the {name} test split has {data['test_images']} images, so the unseen rows carry far less of the "
                     "evaluation's own noise (`unified.json`)."]
     extra = sorted({k.split(".")[-1] for k in s if re.search(r"unified_[a-z_]+_over_unified$", k)})
     for key in extra:
