@@ -65,8 +65,7 @@ def datasets(base: Config) -> dict[str, tuple[Path, Config, list[str], list[str]
             ingest_stage(config, real, root, "fashion-products")
         found["fashion-products"] = (root, config, ["articleType+baseColour", "articleType"], ["", "articleType."])
         if UNLABELLED_SOURCE.is_dir():
-            unseen = unseen_images(config, root, real / "labels.csv")
-            UNSEEN_TESTS[root.name] = unseen.drop_duplicates("sha256").reset_index(drop=True)
+            UNSEEN_TESTS[root.name] = unseen_images(config, root, real / "labels.csv")
     root = WORK / f"synthetic-{SYNTHETIC_PRODUCTS}-ds"
     if not (root / "dataset.json").is_file():
         catalog = {"products_per_vertical": SYNTHETIC_PRODUCTS, "views_per_product": 4}
@@ -121,10 +120,9 @@ def dataset_result(name: str, root: Path, per_seed: list[dict], labels: list[str
         unseen_left_out = {label: degenerate_verticals(unseen, label) for label in labels}
         for label, prefix in zip(labels, prefixes, strict=True):
             summary |= label_summary(per_seed, f"unseen {label}", unseen_left_out[label], f"unseen.{prefix}")
-    curve = {size: {vertical: round(float(np.mean([seed[labels[0]][size][vertical]["recall@1"] for seed in per_seed])),
-                                    4)
-                    for vertical in per_seed[0][labels[0]][size]}
-             for size in per_seed[0][labels[0]]}
+    first = labels[0]
+    curve = {size: {vertical: round(float(np.mean([seed[first][size][vertical]["recall@1"] for seed in per_seed])), 4)
+                    for vertical in per_seed[0][first][size]} for size in per_seed[0][first]}
     return {"summary": summary, "labels": labels, "degenerate_verticals": left_out, "seeds": len(per_seed),
             "unseen_degenerate_verticals": unseen_left_out,
             "unseen_test_images": None if unseen is None else int(len(unseen)), "test_images": int(len(test)),

@@ -281,8 +281,7 @@ def prepare(base: Config) -> dict[str, tuple[Path, Config, list[str], list[str]]
                                         ["articleType+baseColour", "articleType"], ["", "articleType."])
         if UNLABELLED_SOURCE.is_dir():
             unseen = unseen_images(config, WORK / "fashion-products-ds", real / "labels.csv")
-            # byte-identical copies would find each other whatever the model: one of each scores
-            UNSEEN_TESTS["fashion-products-ds"] = unseen.drop_duplicates("sha256").reset_index(drop=True)
+            UNSEEN_TESTS["fashion-products-ds"] = unseen
             if "unlabelled_images" in ARGS.students:
                 UNLABELLED_ROOTS["fashion-products-ds"] = with_unlabelled(WORK / "fashion-products-ds", unseen)
     if mine("synthetic", WORK / f"synthetic-{ARGS.products}-ds"):
@@ -296,7 +295,8 @@ def prepare(base: Config) -> dict[str, tuple[Path, Config, list[str], list[str]]
 def unseen_images(config: Config, root: Path, known_labels: Path) -> pd.DataFrame:
     """The images of ``UNLABELLED_SOURCE`` that ``root``'s models never see, with their labels: every product id
     of fashion-products left out, and every image within NEAR_DUPLICATE of one of its images (16 px grey
-    thumbnails, L2). Kept in a CSV beside the datasets."""
+    thumbnails, L2) and every byte-identical copy but one (copies would find each other whatever the model).
+    Kept in a CSV beside the datasets."""
     cached = WORK / f"{root.name}-unseen.csv"
     if cached.is_file():
         return pd.read_csv(cached, dtype=str)
@@ -310,7 +310,7 @@ def unseen_images(config: Config, root: Path, known_labels: Path) -> pd.DataFram
     distance = torch.cdist(thumbnails(extra), thumbnails(manifest)).min(1).values.numpy()
     print(f"unseen images: {(distance > NEAR_DUPLICATE).sum()} ({(distance <= NEAR_DUPLICATE).sum()} near-duplicates "
           "left out)")
-    extra = extra[distance > NEAR_DUPLICATE].assign(split="test")
+    extra = extra[distance > NEAR_DUPLICATE].drop_duplicates("sha256").assign(split="test")
     extra.to_csv(cached, index=False)
     return pd.read_csv(cached, dtype=str)
 
