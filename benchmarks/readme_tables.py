@@ -260,7 +260,7 @@ def ingest_section() -> list[str]:
 
 
 def summary_rows() -> list[str]:
-    """The rows of the README's results table that come from these four files."""
+    """The rows of the README's results table that come from these files."""
     unified, attributes, ingest = load("unified")["summary"], load("attributes")["summary"], load("ingest")["summary"]
     rows = []
     if "unified_over_all_in_one_ci_low" not in unified:
@@ -278,6 +278,15 @@ def summary_rows() -> list[str]:
         if key in attributes:
             rows.append(f"| {key.replace('_', ' ')} (target ≥ 1), accuracy | {ci(attributes, key)} "
                         f"({attributes[key + '_case']}) | `attributes.json` |")
+    if (RESULTS / "sweet_spot.json").is_file():
+        spot = load("sweet_spot")["summary"]
+        cases = [(name, prefix) for name, prefix in (("fashion-products' models on the unseen catalog", "unseen."),
+                                                      ("synthetic", "synthetic.")) if prefix + "best_size" in spot]
+        rows.append("| verticals per triplet model (sweet spot), pooled Recall@1 of one model per vertical over one "
+                    "model for all, 95 % CI | " + "; ".join(
+                        f"{name} {ci(spot, prefix + 'size_1_over_all_in_one')}, best size {spot[prefix + 'best_size']} "
+                        f"of {max(int(k.rsplit('_', 1)[1]) for k in spot if k.startswith(prefix + 'pooled_recall@1.'))}"
+                        for name, prefix in cases) + " | `sweet_spot.json` |")
     landmarks = load("landmarks")["summary"]
     rows.append(f"| landmark-pooled local branch over global features alone, mean attribute accuracy (synthetic), "
                 f"95 % CI | {ci(landmarks, 'landmark_over_global')}; parameters "
@@ -289,7 +298,7 @@ def summary_rows() -> list[str]:
 def replace_summary_rows(text: str) -> str:
     lines = text.split("\n")
     ours = [i for i, line in enumerate(lines)
-            if re.match(r"^\|.*\| `(ingest|unified|attributes|landmarks)\.json` \|$", line)]
+            if re.match(r"^\|.*\| `(ingest|unified|sweet_spot|attributes|landmarks)\.json` \|$", line)]
     if not ours:
         return text
     return "\n".join(lines[: ours[0]] + summary_rows() + [line for i, line in enumerate(lines[ours[0]:], ours[0])
