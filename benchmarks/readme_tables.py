@@ -84,7 +84,7 @@ def unified_section() -> list[str]:
                     f"whose product ids are not in {name} and that are not near-duplicates (16 px grey thumbnails "
                     "within L2 1.0) of any of its images, byte-identical copies counted once; no model trains on "
                     "them. "
-                    f"the {name} test split has {data['test_images']} images, so the unseen rows carry far less of the "
+                    f"The {name} test split has {data['test_images']} images, so the unseen rows carry far less of the "
                     "evaluation's own noise (`unified.json`)."]
     extra = sorted({k.split(".")[-1] for k in s if re.search(r"unified_[a-z_]+_over_unified$", k)})
     for key in extra:
@@ -131,6 +131,11 @@ def unlabelled_section() -> list[str]:
             f"{', '.join(pooled)} (`unified_unlabelled.json`).", ""]
 
 
+def group_sizes(summary: dict, prefix: str) -> list[int]:
+    """The group sizes ``sweet_spot.json`` scored under ``prefix`` (``synthetic.``, ``unseen.``, ...)."""
+    return sorted(int(k.rsplit("_", 1)[1]) for k in summary if k.startswith(f"{prefix}pooled_recall@1.size_"))
+
+
 def sweet_spot_section() -> list[str]:
     """Song et al.'s grouping study: every group size at the same V×S steps, over both extremes."""
     if not (RESULTS / "sweet_spot.json").is_file():
@@ -158,7 +163,7 @@ def sweet_spot_section() -> list[str]:
     out += [f"Pooled Recall@1 of each size, and over the all-in-one [95 % CI]; seeds: {seeds} (`sweet_spot.json`).",
             "", "| verticals per model | " + " | ".join(title for title, _, _ in cases) + " |",
             "|---" * (len(cases) + 1) + "|"]
-    sizes = sorted({int(k.rsplit("_", 1)[1]) for k in s if "pooled_recall@1.size_" in k})
+    sizes = sorted({size for _, prefix, _ in cases for size in group_sizes(s, prefix)})
     for g in sizes:
         cells = []
         for _, prefix, _ in cases:
@@ -285,7 +290,7 @@ def summary_rows() -> list[str]:
         rows.append("| verticals per triplet model (sweet spot), pooled Recall@1 of one model per vertical over one "
                     "model for all, 95 % CI | " + "; ".join(
                         f"{name} {ci(spot, prefix + 'size_1_over_all_in_one')}, best size {spot[prefix + 'best_size']} "
-                        f"of {max(int(k.rsplit('_', 1)[1]) for k in spot if k.startswith(prefix + 'pooled_recall@1.'))}"
+                        f"of {group_sizes(spot, prefix)[-1]}"
                         for name, prefix in cases) + " | `sweet_spot.json` |")
     landmarks = load("landmarks")["summary"]
     rows.append(f"| landmark-pooled local branch over global features alone, mean attribute accuracy (synthetic), "

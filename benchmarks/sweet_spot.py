@@ -31,48 +31,16 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
-from common import RESULTS, SHARED_DATA, load_average, paired_ratio, settings_key, write_result
-from unified import (
-    UNLABELLED_SOURCE,
-    WORK,
-    configure,
-    degenerate_verticals,
-    pooled_recall_at_1,
-    train_group,
-    unseen_images,
-)
+from common import RESULTS, load_average, paired_ratio, settings_key, write_result
+from unified import UNSEEN_TESTS, WORK, configure, degenerate_verticals, pooled_recall_at_1, prepare, train_group
 
 from apparel.config import Config, load_config
 from apparel.data.manifest import Dataset
 from apparel.evaluation.embeddings import evaluate_models
-from apparel.stages.data import generate_stage, ingest_stage
 from apparel.train.specialists import contiguous_groups
 
 SYNTHETIC_PRODUCTS = 120  # per vertical, as in unified.py: the same ingested catalog
-UNSEEN_TESTS: dict[str, pd.DataFrame] = {}  # dataset folder name → the unseen catalog's rows
-
-
-def datasets(base: Config) -> dict[str, tuple[Path, Config, list[str], list[str]]]:
-    """The unified benchmark's ingested datasets (made when missing): root, config, labels, key prefixes."""
-    found = {}
-    real = SHARED_DATA / "fashion-products"
-    if real.is_dir():
-        config = base.model_copy(update={"data": base.data.model_copy(update={"label": "articleType+baseColour"})})
-        root = WORK / "fashion-products-ds"
-        if not (root / "dataset.json").is_file():
-            ingest_stage(config, real, root, "fashion-products")
-        found["fashion-products"] = (root, config, ["articleType+baseColour", "articleType"], ["", "articleType."])
-        if UNLABELLED_SOURCE.is_dir():
-            UNSEEN_TESTS[root.name] = unseen_images(config, root, real / "labels.csv")
-    root = WORK / f"synthetic-{SYNTHETIC_PRODUCTS}-ds"
-    if not (root / "dataset.json").is_file():
-        catalog = {"products_per_vertical": SYNTHETIC_PRODUCTS, "views_per_product": 4}
-        labels = generate_stage(base, WORK / f"synthetic-{SYNTHETIC_PRODUCTS}", catalog)
-        ingest_stage(base, labels.parent, root)
-    found["synthetic"] = (root, base, ["product_id"], ["synthetic."])
-    return found
 
 
 def run_seed(config: Config, root: Path, labels: list[str]) -> dict:
@@ -181,7 +149,9 @@ def main() -> None:
     torch.set_num_threads(ARGS.threads)
     load_at_start = load_average()
     base = load_config(environ={"APPAREL__MODEL__IMAGE_SIZE": str(ARGS.image_size)})
-    found = datasets(base)
+    # the unified benchmark's datasets, made when missing and never ingested again here: a unified run may be
+    # training on them
+    found = prepare(base, [], SYNTHETIC_PRODUCTS, [])
     key = settings_key({k: v for k, v in settings().items() if k != "torch_threads"})
     caches = {name: WORK / f"sweet-spot-{name}-{key}.json" for name in found}
     for seed in range(ARGS.seeds):

@@ -268,27 +268,30 @@ def dataset_result(name: str, root: Path, per_seed: list[dict], eval_labels: lis
             "unseen_degenerate_verticals": unseen_left_out}
 
 
-def prepare(base: Config) -> dict[str, tuple[Path, Config, list[str], list[str]]]:
-    """Ingested datasets (reused when unchanged): root, config, eval labels, summary-key prefixes. Every
-    dataset is prepared, so that the result file holds the finished seeds of each."""
+def prepare(base: Config, trained: list[str], products: int, students: list[str]
+            ) -> dict[str, tuple[Path, Config, list[str], list[str]]]:
+    """Ingested datasets (reused when unchanged): root, config, eval labels, summary-key prefixes, with
+    ``products`` synthetic products per vertical; the unseen catalog and the ``students``' unlabelled datasets
+    go to UNSEEN_TESTS and UNLABELLED_ROOTS. Every dataset is prepared, so that the result file holds the
+    finished seeds of each; only those in ``trained`` are ingested again (see ``mine``)."""
     datasets = {}
     real = SHARED_DATA / "fashion-products"
     if real.is_dir():
         config = base.model_copy(update={"data": base.data.model_copy(update={"label": "articleType+baseColour"})})
-        if mine("fashion-products", WORK / "fashion-products-ds"):
+        if mine("fashion-products", WORK / "fashion-products-ds", trained):
             ingest_stage(config, real, WORK / "fashion-products-ds", "fashion-products")
         datasets["fashion-products"] = (WORK / "fashion-products-ds", config,
                                         ["articleType+baseColour", "articleType"], ["", "articleType."])
         if UNLABELLED_SOURCE.is_dir():
             unseen = unseen_images(config, WORK / "fashion-products-ds", real / "labels.csv")
             UNSEEN_TESTS["fashion-products-ds"] = unseen
-            if "unlabelled_images" in ARGS.students:
+            if "unlabelled_images" in students:
                 UNLABELLED_ROOTS["fashion-products-ds"] = with_unlabelled(WORK / "fashion-products-ds", unseen)
-    if mine("synthetic", WORK / f"synthetic-{ARGS.products}-ds"):
-        catalog = {"products_per_vertical": ARGS.products, "views_per_product": 4}
-        labels = generate_stage(base, WORK / f"synthetic-{ARGS.products}", catalog)
-        ingest_stage(base, labels.parent, WORK / f"synthetic-{ARGS.products}-ds")
-    datasets["synthetic"] = (WORK / f"synthetic-{ARGS.products}-ds", base, ["product_id"], ["synthetic."])
+    if mine("synthetic", WORK / f"synthetic-{products}-ds", trained):
+        catalog = {"products_per_vertical": products, "views_per_product": 4}
+        labels = generate_stage(base, WORK / f"synthetic-{products}", catalog)
+        ingest_stage(base, labels.parent, WORK / f"synthetic-{products}-ds")
+    datasets["synthetic"] = (WORK / f"synthetic-{products}-ds", base, ["product_id"], ["synthetic."])
     return datasets
 
 
@@ -328,10 +331,10 @@ def with_unlabelled(root: Path, unseen: pd.DataFrame) -> Path:
     return out
 
 
-def mine(name: str, root: Path) -> bool:
-    """Whether this process prepares the dataset: the one it trains on, or one nobody has made yet. Another
+def mine(name: str, root: Path, trained: list[str]) -> bool:
+    """Whether this process prepares the dataset: one it trains on, or one nobody has made yet. Another
     process training on a dataset may be reading it: re-ingesting it under that process broke its run."""
-    return name in ARGS.datasets or not (root / "dataset.json").is_file()
+    return name in trained or not (root / "dataset.json").is_file()
 
 
 def settings() -> dict:
@@ -346,7 +349,7 @@ def main() -> None:
     torch.set_num_threads(ARGS.threads)
     load_at_start = load_average()
     base = load_config(environ={"APPAREL__MODEL__IMAGE_SIZE": str(ARGS.image_size)})
-    datasets = prepare(base)
+    datasets = prepare(base, ARGS.datasets, ARGS.products, ARGS.students)
     # threads change the speed, not the models: seeds trained with other thread counts are the same work
     # settings at the values of the recipe before the generalist are left out: its seeds keep their caches
     # the unseen test catalog only adds scores: a seed cached without them is trained again, in its place
