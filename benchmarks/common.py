@@ -45,11 +45,14 @@ def paired_ratio(tops: list[float], bottoms: list[float], prefix: str = "", name
                  ) -> dict[str, float]:
     """Mean over seeds of top/bottom (both measured on the same seed), with a 95 % t interval over the
     seeds' ratios: ``<prefix><name>``, ``..._ci_low``, ``..._ci_high``."""
-    ratios = np.array(tops) / np.array(bottoms)
-    mean = float(ratios.mean())
-    half = float(stats.t.ppf(0.975, len(ratios) - 1) * ratios.std(ddof=1) / np.sqrt(len(ratios))) \
-        if len(ratios) > 1 else float("nan")
-    key = f"{prefix}{name}"
+    return mean_interval(np.array(tops) / np.array(bottoms), f"{prefix}{name}")
+
+
+def mean_interval(values: np.ndarray, key: str) -> dict[str, float]:
+    """The mean of per-seed values with a 95 % t interval over the seeds: ``key``, ``key_ci_low``, ``key_ci_high``."""
+    mean = float(values.mean())
+    half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))) \
+        if len(values) > 1 else float("nan")
     return {key: round(mean, 4), f"{key}_ci_low": round(mean - half, 4), f"{key}_ci_high": round(mean + half, 4)}
 
 
