@@ -11,7 +11,7 @@ import httpx
 import mlflow
 import numpy as np
 import pytest
-from serving_helpers import Server, Store, apparel_command, jpeg_bytes, png_declaring
+from serving_helpers import Server, Store, apparel_command, jpeg_bytes, png_declaring, start_server
 
 from apparel.inference import InferenceRuntime
 from apparel.registry.tracking import configure
@@ -163,6 +163,26 @@ def test_sampled_requests_reach_the_request_log(server: Server, store: Store) ->
     while (written := _request_log_written(server)) == 0 and time.time() < deadline + 10:
         time.sleep(0.5)
     assert written > 0
+
+
+def test_a_second_server_on_the_machine_leaves_this_ones_metrics(server: Server, store: Store,
+                                                                 catalog_images: list[Path]) -> None:
+    """BentoML empties its Prometheus folder whenever a server starts: each server needs its own, or
+    starting a second one (another model, another port) zeroes the first one's /metrics for good."""
+    answer = httpx.post(f"{server.http}/embed", files=files(upload(catalog_images[0])), timeout=60)
+    assert answer.status_code == 200
+    deadline = time.time() + 60
+    while _request_log_written(server) == 0 and time.time() < deadline:
+        time.sleep(0.5)
+    before = _request_log_written(server)
+    assert before > 0
+    second = start_server(store)
+    try:
+        assert httpx.get(f"{second.http}/readyz", timeout=10).status_code == 200
+        time.sleep(2)  # the first server's gauges are exported once a second
+        assert _request_log_written(server) >= before
+    finally:
+        second.stop()
 
 
 def _request_log_written(server: Server) -> float:

@@ -30,8 +30,18 @@ def bentoml_command(config: Config) -> tuple[list[str], dict[str, str]]:
 
     argv = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", config.serving.host,
             "--port", str(config.serving.http_port)]
-    env = {**os.environ, CONFIG_JSON_ENV: config_to_json(config), "BENTOML_DO_NOT_TRACK": "True"}
+    env = {**os.environ, CONFIG_JSON_ENV: config_to_json(config), "BENTOML_DO_NOT_TRACK": "True",
+           "BENTOML_HOME": str(bentoml_home(config.serving.http_port))}
     return argv, env
+
+
+def bentoml_home(port: int) -> Path:
+    """BentoML's home for the server on ``port``: a folder of its own below the usual home. BentoML empties
+    its Prometheus folder (inside its home) whenever a server starts, so two servers on one machine sharing a
+    home would wipe each other's metrics; ports are unique among live servers, and this service keeps
+    nothing else there (its models come from MLflow)."""
+    base = Path(os.environ.get("BENTOML_HOME") or Path.home() / "bentoml")
+    return base / f"apparel-{port}"
 
 
 def serve(config: Config, log=print) -> None:
