@@ -5,6 +5,7 @@ local runner, local Ray, sqlite MLflow) timed end to end in a fresh folder, then
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -12,7 +13,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_result  # noqa: E402
+from common import load_average, write_result  # noqa: E402
 
 
 def timed_run(workdir: Path) -> tuple[float, str]:
@@ -27,6 +28,7 @@ def timed_run(workdir: Path) -> tuple[float, str]:
 
 
 def main() -> None:
+    load_at_start = load_average()
     with tempfile.TemporaryDirectory() as tmp:
         first_s, first_out = timed_run(Path(tmp))
         cached_s, _ = timed_run(Path(tmp))
@@ -34,8 +36,9 @@ def main() -> None:
     write_result("pipeline", {
         "summary": {"e2e_seconds": round(first_s, 1), "cached_rerun_seconds": round(cached_s, 1),
                     "cached_speedup": round(first_s / cached_s, 2)},
+        "steps": [line for line in first_out.splitlines() if re.match(r"^\[\d+/\d+\] ", line)],
         "main_job_output": first_out.strip().splitlines()[-6:],
-    })
+    }, load_at_start)
 
 
 if __name__ == "__main__":
