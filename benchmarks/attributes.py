@@ -193,8 +193,7 @@ def pooled(results: dict[str, dict], bottom: str) -> dict[str, float]:
     ratios, so it sits below the systems' true ratio even when they are equal; this figure does not."""
     per_case = [np.array(rates["progressive"]) / np.array(rates[bottom])
                 for result in results.values() for rates in result["mean_accuracy"].values()]
-    seeds = min(len(ratios) for ratios in per_case)
-    return mean_interval(np.mean([ratios[:seeds] for ratios in per_case], axis=0), f"progressive_over_{bottom}_pooled")
+    return mean_interval(np.mean(per_case, axis=0), f"progressive_over_{bottom}_pooled")
 
 
 def summary(results: dict[str, dict]) -> dict:

@@ -160,9 +160,7 @@ def test_sampled_requests_reach_the_request_log(server: Server, store: Store) ->
     assert set(frame["vertical"]) <= set(store.dataset.verticals)
     assert (frame["model_version"] == "1").all() and len(frame["embedding"].iloc[0]) == 16
     # The file is renamed into place before the counter moves, and the gauge is exported once a second.
-    while (written := _request_log_written(server)) == 0 and time.time() < deadline + 10:
-        time.sleep(0.5)
-    assert written > 0
+    assert _wait_for_request_log_written(server, deadline + 10) > 0
 
 
 def test_a_second_server_on_the_machine_leaves_this_ones_metrics(server: Server, store: Store,
@@ -171,10 +169,7 @@ def test_a_second_server_on_the_machine_leaves_this_ones_metrics(server: Server,
     starting a second one (another model, another port) zeroes the first one's /metrics for good."""
     answer = httpx.post(f"{server.http}/embed", files=files(upload(catalog_images[0])), timeout=60)
     assert answer.status_code == 200
-    deadline = time.time() + 60
-    while _request_log_written(server) == 0 and time.time() < deadline:
-        time.sleep(0.5)
-    before = _request_log_written(server)
+    before = _wait_for_request_log_written(server, time.time() + 60)
     assert before > 0
     second = start_server(store)
     try:
@@ -183,6 +178,13 @@ def test_a_second_server_on_the_machine_leaves_this_ones_metrics(server: Server,
         assert _request_log_written(server) >= before
     finally:
         second.stop()
+
+
+def _wait_for_request_log_written(server: Server, deadline: float) -> float:
+    """The request-log gauge once it leaves 0, or 0 at ``deadline``."""
+    while (written := _request_log_written(server)) == 0 and time.time() < deadline:
+        time.sleep(0.5)
+    return written
 
 
 def _request_log_written(server: Server) -> float:
