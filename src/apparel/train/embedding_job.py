@@ -75,7 +75,8 @@ def _save_state(directory: Path, model: EmbeddingNet, optimizer, scheduler, epoc
                 final: bool) -> None:
     """The weights once (``model/``); optimizer and scheduler only while there are epochs left to resume:
     a finished run's checkpoint is the model alone, a quarter of the size with Adam's two moments."""
-    state = {"epoch": epoch, "job": asdict(job)}
+    # Where it trained: the run record of a GPU worker says cuda (weights are loaded onto the CPU anyway).
+    state = {"epoch": epoch, "job": asdict(job), "device": str(next(model.parameters()).device)}
     if not final:
         state.update(optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict())
     torch.save(state, directory / "state.pt")
