@@ -13,6 +13,9 @@ branch, F = S - b - f end-to-end steps per head once all are in; batches of 32):
   * progressive, head i of N: b + f×(N - i + 1) + N×F steps (the trunk: N×(f + F));
   * per-attribute: b + f + F = S steps each, on its own copy of the trunk;
   * multi-label: one shared linear head over all attributes, N×S steps, every attribute in every step.
+Every phase of every system draws its batches from the training rows labelled for at least one of the heads it
+trains (``apparel.train.attributes.labelled_rows``, the product's rule; ``batches: labelled_rows`` in the
+settings): at 80 % missing a branch trained alone sees only rows with its own label.
 The summary's ``*_worst`` ratios are the smallest over missing rates and datasets. Sizes and single-image
 latencies (timed in alternation) are measured in the same process; the latency baseline is the
 embedding-only model. The landmark-pooled local branch of FashionNet is measured as its own ablation in
@@ -222,7 +225,7 @@ def main() -> None:
                      "product_id")
     settings = {"steps_per_attribute": ARGS.steps, "image_size": ARGS.image_size, "missing_rates": MISSING_RATES,
                 "seeds": ARGS.seeds, "base_steps_per_vertical": ARGS.base_steps, "attention": ARGS.attention,
-                "synthetic_products_per_vertical": ARGS.products}
+                "synthetic_products_per_vertical": ARGS.products, "batches": "labelled_rows"}
     key = settings_key(settings)
     # One file per finished dataset, so the datasets can run in separate processes at once (--datasets)
     # and the result always holds every dataset finished under these settings.

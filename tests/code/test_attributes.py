@@ -3,11 +3,12 @@ import pandas as pd
 import pytest
 import torch
 
+from apparel.data.dataset import normalize
 from apparel.evaluation.attributes import categorical_metrics, multilabel_metrics
 from apparel.losses import MaskedBinaryCrossEntropy, MaskedCrossEntropy
 from apparel.models.attributes import ApparelNet, ApparelSpec, AttributeBranch, AttributeSpec
 from apparel.models.embedding import EmbeddingSpec
-from apparel.train.attributes import encode_targets
+from apparel.train.attributes import AttributeSchedule, encode_targets, labelled_rows, train_heads
 
 
 def test_masked_cross_entropy_ignores_missing_labels_and_their_gradients() -> None:
@@ -89,31 +90,54 @@ def test_attribute_metrics_on_known_cases() -> None:
     assert multi["accuracy"] == 1.0 and multi["auc"] == 1.0 and multi["recall@1"] == 1.0
 
 
+class RowRecorder(torch.nn.Module):
+    """A stand-in model that records which rows each batch held: each test image is constant-valued with
+    its own index, and normalising keeps that order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.base, self.head, self.seen = torch.nn.Linear(1, 1), torch.nn.Linear(1, 2), []
+
+    def forward_logits(self, images: torch.Tensor):
+        rows = images[:, 0, 0, 0]
+        self.seen.append(sorted(rows.tolist()))
+        return self.base(rows[:, None]), {"a": self.head(rows[:, None])}
+
+
+INDEXED_IMAGES = torch.arange(32, dtype=torch.uint8)[:, None, None, None].expand(32, 3, 4, 4).clone()
+SPEC_A = AttributeSpec("a", ["x", "y"], "categorical")
+
+
 def test_successive_phases_draw_new_batches() -> None:
     """Regression (issue 12): train_heads re-seeded its generator per call, so every phase replayed the
-    same batches. Each image is constant-valued with its own index, so the model sees which rows it got."""
-    from torch import nn
-
-    from apparel.train.attributes import AttributeSchedule, train_heads
-
-    seen: list[list[int]] = []
-
-    class Recorder(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.base = nn.Linear(1, 1)
-            self.head = nn.Linear(1, 2)
-
-        def forward_logits(self, images: torch.Tensor):
-            rows = images[:, 0, 0, 0]
-            seen.append(sorted(rows.tolist()))
-            return self.base(rows[:, None]), {"a": self.head(rows[:, None])}
-
-    images = torch.arange(32, dtype=torch.uint8)[:, None, None, None].expand(32, 3, 4, 4).clone()
-    spec = AttributeSpec("a", ["x", "y"], "categorical")
+    same batches."""
     targets = {"a": torch.randint(0, 2, (32,))}
-    schedule = AttributeSchedule(batch_size=4)
-    model = Recorder()
-    train_heads(model, [spec], images, targets, 1, schedule, False, only=model.head)
-    train_heads(model, [spec], images, targets, 1, schedule, False, only=model.head)
-    assert len(seen) == 2 and seen[0] != seen[1]
+    schedule, model = AttributeSchedule(batch_size=4), RowRecorder()
+    train_heads(model, [SPEC_A], INDEXED_IMAGES, targets, 1, schedule, False, only=model.head)
+    train_heads(model, [SPEC_A], INDEXED_IMAGES, targets, 1, schedule, False, only=model.head)
+    assert len(model.seen) == 2 and model.seen[0] != model.seen[1]
+
+
+def test_heads_train_on_the_rows_labelled_for_them() -> None:
+    """A vertical-specific attribute is labelled on few rows: every batch is drawn from those rows."""
+    labelled = [3, 8, 20]
+    targets = {"a": torch.full((32,), -1)}
+    targets["a"][labelled] = torch.tensor([0, 1, 1])
+    model = RowRecorder()
+    train_heads(model, [SPEC_A], INDEXED_IMAGES, targets, 5, AttributeSchedule(batch_size=4), False, only=model.head)
+    allowed = sorted(normalize(INDEXED_IMAGES[labelled])[:, 0, 0, 0].tolist())
+    assert len(model.seen) == 5 and all(batch == allowed for batch in model.seen)
+
+    targets["a"][:] = -1
+    model = RowRecorder()
+    loss = train_heads(model, [SPEC_A], INDEXED_IMAGES, targets, 5, AttributeSchedule(batch_size=4), False,
+                       only=model.head)
+    assert np.isnan(loss) and model.seen == []  # nothing labelled: no steps
+
+
+def test_labelled_rows_are_those_with_any_of_the_heads_labels() -> None:
+    frame = pd.DataFrame({"colour": ["red", None, None, None], "tags": [None, "a", None, None]})
+    specs = [AttributeSpec("colour", ["blue", "red"]), AttributeSpec("tags", ["a", "b"], kind="multilabel")]
+    targets = encode_targets(frame, specs)
+    assert labelled_rows(targets, specs).tolist() == [0, 1]
+    assert labelled_rows(targets, specs[1:]).tolist() == [1]

@@ -5,6 +5,9 @@ branch so far (and the base unless frozen); once every branch is in, fine-tune a
 for most of the budget (the paper's last step: the heads learn jointly, as a multi-label model's
 would, but each through its own branch). When the base is not frozen, an L2 term
 keeps the embedding near the unified model's, so retrieval holds while attributes improve.
+Every phase draws its batches from the rows labelled for at least one of the heads it trains: a row
+with none of their labels adds nothing to a masked loss, and catalogs label vertical-specific attributes
+(a bag's strap, a shoe's heel) on a small share of their rows.
 Baselines under the same trunk initialisation and step budget: one model per attribute, and one
 multi-label model whose single shared head predicts every attribute.
 """
@@ -47,9 +50,9 @@ class AttributeSchedule:
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)
 
-    def next_batch(self, rows: int) -> torch.Tensor:
-        """Indices of the next batch, drawn without replacement from ``rows`` images."""
-        return torch.from_numpy(self.rng.choice(rows, min(self.batch_size, rows), replace=False))
+    def next_batch(self, rows: torch.Tensor) -> torch.Tensor:
+        """The next batch: ``batch_size`` of ``rows`` (row indices), drawn without replacement."""
+        return rows[torch.from_numpy(self.rng.choice(len(rows), min(self.batch_size, len(rows)), replace=False))]
 
 
 def schedule_from(train: TrainConfig, freeze_base: bool | None = None) -> AttributeSchedule:
@@ -90,6 +93,15 @@ def encode_targets(frame: pd.DataFrame, specs: list[AttributeSpec]) -> dict[str,
                 rows[i, [index[c] for c in value.split(MULTILABEL_SEPARATOR) if c in index]] = 1
         targets[spec.name] = rows
     return targets
+
+
+def labelled_rows(targets: dict[str, torch.Tensor], specs: list[AttributeSpec]) -> torch.Tensor:
+    """Indices of the rows with a label for at least one of ``specs``."""
+    known = torch.zeros(len(next(iter(targets.values()))), dtype=torch.bool)
+    for spec in specs:
+        target = targets[spec.name]
+        known |= (target if target.dim() == 1 else target[:, 0]) != MISSING
+    return known.nonzero().squeeze(1)
 
 
 def loss_for(spec: AttributeSpec) -> nn.Module:
@@ -139,9 +151,13 @@ def train_heads(model: nn.Module, specs: list[AttributeSpec], images: torch.Tens
     if not train_base:
         model.base.eval()
     device = next(model.parameters()).device  # the stage put the model on its pod's GPU (or the CPU)
+    rows = labelled_rows(targets, specs)
+    if not len(rows):
+        model.eval()
+        return float("nan")  # no row labels any of these heads: nothing to learn from
     total = 0.0
     for _ in range(steps):
-        batch = schedule.next_batch(len(images))
+        batch = schedule.next_batch(rows)
         embedding, logits = model.forward_logits(normalize(augment(images[batch].to(device))))
         loss = sum(losses[s.name](logits[s.name], targets[s.name][batch].to(device)) for s in specs)
         if anchor is not None and train_base:

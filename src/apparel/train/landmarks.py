@@ -77,7 +77,7 @@ def train_jointly(model: LandmarkAttributeNet, images: torch.Tensor, targets: di
     history: dict[str, list[float]] = {"attributes": [], "landmarks": []}
     model.train()
     for _ in range(steps):
-        batch = schedule.next_batch(len(images))
+        batch = schedule.next_batch(torch.arange(len(images)))
         flip = torch.rand(len(batch), generator=flips) < 0.5
         inputs = torch.where(flip[:, None, None, None], images[batch].flip(-1), images[batch])
         embedding, logits, predicted = model.forward_outputs(normalize(inputs.to(device)))
