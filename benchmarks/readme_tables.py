@@ -190,8 +190,10 @@ def attributes_section() -> list[str]:
     out = ["### Progressive attribute branches vs per-attribute vs multi-label (`benchmarks/attributes.py`)", ""]
     if "progressive_over_multilabel_worst" not in s:
         return out + ["`attributes.json` predates the seeded, worst-case summary: not regenerated in this run.", ""]
+    batches = ("every phase's batches drawn from the rows labelled for the heads it trains"
+               if settings.get("batches") == "labelled_rows" else "batches drawn from every training row")
     out += [f"{settings['seeds']} seeds, {settings['steps_per_attribute']} steps per attribute (N×S optimiser steps "
-            f"per system; how many each head sees is in the script's docstring), trunk "
+            f"per system; how many each head sees is in the script's docstring), {batches}, trunk "
             f"{settings['base_steps_per_vertical']} steps per vertical, {settings['image_size']} px "
             "(`attributes.json`).",
             "",
