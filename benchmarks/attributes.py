@@ -30,13 +30,17 @@ in separate processes (``--datasets``) and the result file merges every finished
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -106,22 +110,46 @@ def mean_accuracy(scores: dict) -> float:
     return float(np.mean([s["accuracy"] for s in scores.values()]))
 
 
-def run_seed(base: EmbeddingNet, specs, images: torch.Tensor, anchor: torch.Tensor, train, test, names: list[str],
-             seed: int) -> dict:
+@dataclass
+class Setup:
+    """One dataset's inputs to every system: its trunk, training images and their unified embeddings."""
+
+    label: str  # what the trunk was trained to retrieve
+    base: EmbeddingNet
+    specs: list
+    images: torch.Tensor
+    anchor: torch.Tensor
+    train: pd.DataFrame
+    test: pd.DataFrame
+    names: list[str]
+
+
+def prepare(config: Config, root: Path, names: list[str]) -> Setup:
+    dataset = Dataset.load(root)
+    base = unified_trunk(config, root)
+    train = dataset.split("train")
+    images = load_images(train["image"].tolist(), base.spec.image_size)
+    return Setup(config.data.label, base, attribute_specs(dataset, names), images,
+                 torch.from_numpy(embed(base, images)), train, dataset.split("test"), names)
+
+
+def run_seed(setup: Setup, seed: int) -> dict:
     """Every system at every missing rate for one seed: {rate: {system: {attribute: metrics}}}."""
+    base, specs, images, anchor, train, test = (setup.base, setup.specs, setup.images, setup.anchor, setup.train,
+                                                setup.test)
     schedule = AttributeSchedule(branch_steps=ARGS.steps // 5, finetune_steps=ARGS.steps // 10,
                                  final_steps_per_head=ARGS.steps - ARGS.steps // 5 - ARGS.steps // 10, batch_size=32,
                                  seed=seed)
     scores: dict = {}
     for rate in MISSING_RATES:
-        targets = encode_targets(drop_labels(train, names, rate, seed=seed * 1000 + int(rate * 100)), specs)
+        targets = encode_targets(drop_labels(train, setup.names, rate, seed=seed * 1000 + int(rate * 100)), specs)
         torch.manual_seed(seed)
-        systems = {"progressive": train_progressive(from_embedding(_copy(base)), specs, images, targets, schedule,
-                                                    anchor, log=lambda line: None)}
+        systems = {"progressive": train_progressive(from_embedding(copy.deepcopy(base)), specs, images, targets,
+                                                    schedule, anchor, log=lambda line: None)}
         if ARGS.attention:
-            systems["progressive_attention"] = train_progressive(from_embedding(_copy(base), attention=True), specs,
-                                                                 images, targets, schedule, anchor,
-                                                                 log=lambda line: None)
+            systems["progressive_attention"] = train_progressive(
+                from_embedding(copy.deepcopy(base), attention=True), specs, images, targets, schedule, anchor,
+                log=lambda line: None)
         per_attribute = train_per_attribute(base, specs, images, targets, schedule)
         multilabel = train_multilabel(base, specs, images, targets, schedule)
         routed = {name: {s.name: model for s in specs} for name, model in systems.items()}
@@ -135,18 +163,34 @@ def run_seed(base: EmbeddingNet, specs, images: torch.Tensor, anchor: torch.Tens
     return scores
 
 
-def run_dataset(config: Config, root: Path, names: list[str]) -> dict:
-    dataset = Dataset.load(root)
-    specs = attribute_specs(dataset, names)
-    base = unified_trunk(config, root)
-    train, test = dataset.split("train"), dataset.split("test")
-    images = load_images(train["image"].tolist(), base.spec.image_size)
-    anchor = torch.from_numpy(embed(base, images))
+def every_seed(setup: Setup, seeds: int, run: Callable[[Setup, int], dict], name: str) -> list[dict]:
     per_seed = []
-    for seed in range(ARGS.seeds):
+    for seed in range(seeds):
         start = time.perf_counter()
-        per_seed.append(run_seed(base, specs, images, anchor, train, test, names, seed))
-        print(f"{root.name} seed {seed}: {time.perf_counter() - start:.0f}s (load {load_average()[0]})", flush=True)
+        per_seed.append(run(setup, seed))
+        print(f"{name} seed {seed}: {time.perf_counter() - start:.0f}s (load {load_average()[0]})", flush=True)
+    return per_seed
+
+
+def catalogs(base: Config, work: Path, wanted: list[str], products: int
+             ) -> Iterator[tuple[str, Config, Path, list[str]]]:
+    """Each wanted dataset ingested under ``work``: (name, config, dataset folder, attribute names). The
+    real catalog's models train on articleType+baseColour, its attributes are five of its columns."""
+    if "synthetic" in wanted:
+        labels = generate_stage(base, work / "synthetic", {"products_per_vertical": products, "views_per_product": 4})
+        ingest_stage(base, labels.parent, work / "synthetic-ds")
+        yield "synthetic", base, work / "synthetic-ds", Dataset.load(work / "synthetic-ds").info.attributes
+    real = SHARED_DATA / "fashion-products"
+    if "fashion-products" in wanted and real.is_dir():
+        config = base.model_copy(update={"data": base.data.model_copy(update={"label": "articleType+baseColour"})})
+        ingest_stage(config, real, work / "real-ds", "fashion-products")
+        yield "fashion-products", config, work / "real-ds", ["baseColour", "articleType", "gender", "season", "usage"]
+
+
+def run_dataset(config: Config, root: Path, names: list[str]) -> dict:
+    setup = prepare(config, root, names)
+    base, specs, test = setup.base, setup.specs, setup.test
+    per_seed = every_seed(setup, ARGS.seeds, run_seed, root.name)
     models = per_seed[-1].pop("models")
     for seed_scores in per_seed[:-1]:
         seed_scores.pop("models")
@@ -211,12 +255,6 @@ def summary(results: dict[str, dict]) -> dict:
     return out
 
 
-def _copy(model: EmbeddingNet) -> EmbeddingNet:
-    import copy
-
-    return copy.deepcopy(model)
-
-
 def main() -> None:
     torch.set_num_threads(ARGS.threads)
     load_at_start = load_average()
@@ -232,21 +270,8 @@ def main() -> None:
     caches = {name: WORK / f"{name}-{key}.json" for name in DATASETS}
     WORK.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        if "synthetic" in ARGS.datasets:
-            catalog = {"products_per_vertical": ARGS.products, "views_per_product": 4}
-            labels = generate_stage(base, work / "synthetic", catalog)
-            ingest_stage(base, labels.parent, work / "synthetic-ds")
-            names = Dataset.load(work / "synthetic-ds").info.attributes
-            caches["synthetic"].write_text(json.dumps(run_dataset(base, work / "synthetic-ds", names)))
-        real = SHARED_DATA / "fashion-products"
-        if "fashion-products" in ARGS.datasets and real.is_dir():
-            real_data = base.data.model_copy(update={"label": "articleType+baseColour"})
-            real_config = base.model_copy(update={"data": real_data})
-            ingest_stage(real_config, real, work / "real-ds", "fashion-products")
-            result = run_dataset(real_config, work / "real-ds", ["baseColour", "articleType", "gender", "season",
-                                                                   "usage"])
-            caches["fashion-products"].write_text(json.dumps(result))
+        for name, config, root, names in catalogs(base, Path(tmp), ARGS.datasets, ARGS.products):
+            caches[name].write_text(json.dumps(run_dataset(config, root, names)))
     results = {name: json.loads(path.read_text()) for name, path in caches.items() if path.is_file()}
     write_result("attributes", {"summary": summary(results), "datasets": results,
                                 "settings": {**settings, "threads": ARGS.threads}}, load_at_start)
