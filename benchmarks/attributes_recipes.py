@@ -1,0 +1,206 @@
+"""Recipes for the attribute heads, side by side: the embedding anchor, and a linear probe beside each branch.
+
+1. The anchor. The product's progressive schedule adds an L2 pull of the embedding towards the unified
+   model's while the attributes fine-tune the trunk (``train.attribute_embedding_weight``, default 1.0), so
+   that one forward pass still serves search. ``benchmarks/attributes.py`` gives that pull to the progressive
+   system only: its baselines change their trunks freely, and neither serves search afterwards. Systems:
+   ``progressive`` (anchored, the product's default), ``progressive_free`` (pull weight 0), ``multilabel``
+   (free, as in attributes.py), ``multilabel_anchored`` (the same pull on its trunk).
+2. The probe. At the benchmark's 32 px the trunk's last feature map is 1×1, so a branch (1×1 reduce to 64
+   channels, 3×3 conv, pool, classifier) is a small MLP behind a 64-channel bottleneck, while the multi-label
+   model reads all 512 pooled channels with one linear layer. ``progressive_probe`` and
+   ``per_attribute_probe`` add to each branch's logits a linear probe of the pooled trunk features.
+``per_attribute`` is one free model per attribute, as in attributes.py.
+
+Per seed and missing rate, every system trains in one process on the same trunk and label drops, from
+``torch.manual_seed(seed)`` and its own ``AttributeSchedule(seed=seed)``: systems under one seed draw the
+same batches and flips. Budgets are attributes.py's (S = ``--steps`` per attribute, N×S optimiser steps per
+system, batches of 32 from the rows labelled for the heads trained, trunk 100 steps per vertical, 32 px).
+Scores: mean test attribute accuracy, and Recall@1 of the trunk's embedding for the systems that keep one,
+next to the unified trunk's own (by the trunk's training label: product on the synthetic catalog,
+articleType+baseColour on the real one; per vertical, pooled over queries). Ratios are means of paired
+per-seed ratios with 95 % t intervals.
+
+    python benchmarks/attributes_recipes.py [--seeds 3] [--datasets synthetic,fashion-products] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from attributes import Setup, catalogs, drop_labels, every_seed, mean_accuracy, prepare  # noqa: E402
+from common import ROOT, load_average, paired_ratio, settings_key, write_result  # noqa: E402
+from unified import configure  # noqa: E402
+
+from apparel.config import Config, load_config  # noqa: E402
+from apparel.evaluation.attributes import evaluate_attributes  # noqa: E402
+from apparel.evaluation.embeddings import evaluate_models  # noqa: E402
+from apparel.evaluation.retrieval import query_weighted  # noqa: E402
+from apparel.models.attributes import (  # noqa: E402
+    ApparelNet,
+    ApparelSpec,
+    AttributeBranch,
+    AttributeSpec,
+    from_embedding,
+)
+from apparel.models.embedding import FEATURE_DIMS, EmbeddingNet  # noqa: E402
+from apparel.train.attributes import (  # noqa: E402
+    AttributeSchedule,
+    SharedHeadNet,
+    encode_targets,
+    steps_per_attribute,
+    train_heads,
+        train_progressive,
+)
+
+MISSING_RATES = (0.0, 0.8)
+SYSTEMS = ("progressive", "progressive_free", "progressive_probe", "multilabel", "multilabel_anchored",
+           "per_attribute", "per_attribute_probe")
+WORK = ROOT / "runs" / "benchmarks" / "attributes_recipes"
+
+
+class ProbedBranch(AttributeBranch):
+    """A branch whose logits add a linear probe of the pooled trunk features."""
+
+    def __init__(self, in_channels: int, n_classes: int, width: int = 64, attention: bool = False) -> None:
+        super().__init__(in_channels, n_classes, width, attention)
+        self.probe = nn.Linear(in_channels, n_classes)
+
+    def forward(self, feature_map: torch.Tensor) -> torch.Tensor:
+        return super().forward(feature_map) + self.probe(feature_map.mean(dim=(2, 3)))
+
+
+class ProbedNet(ApparelNet):
+    def _new_branch(self, attribute: AttributeSpec) -> AttributeBranch:
+        return ProbedBranch(FEATURE_DIMS[self.spec.base.backbone], len(attribute.classes), self.spec.branch_width,
+                            self.spec.attention)
+
+
+def with_branches(base: EmbeddingNet, probe: bool) -> ApparelNet:
+    return ProbedNet(ApparelSpec(base=base.spec), base=copy.deepcopy(base)) if probe else from_embedding(
+        copy.deepcopy(base))
+
+
+def per_attribute(base: EmbeddingNet, specs, images, targets, seed: int, probe: bool) -> dict[str, ApparelNet]:
+    """``train_per_attribute`` with the branch kind chosen."""
+    plan, models = schedule(seed, 0.0), {}
+    for spec in specs:
+        model = with_branches(base, probe)
+        model.add_branch(spec)
+        train_heads(model, [spec], images, targets, steps_per_attribute(plan), plan, True)
+        models[spec.name] = model
+    return models
+
+
+def schedule(seed: int, embedding_weight: float) -> AttributeSchedule:
+    steps = ARGS.steps
+    return AttributeSchedule(branch_steps=steps // 5, finetune_steps=steps // 10,
+                             final_steps_per_head=steps - steps // 5 - steps // 10, batch_size=32, seed=seed,
+                             embedding_weight=embedding_weight)
+
+
+def multilabel(base: EmbeddingNet, specs, images, targets, anchor, seed: int, weight: float) -> SharedHeadNet:
+    model = SharedHeadNet(copy.deepcopy(base), specs)
+    plan = schedule(seed, weight)
+    train_heads(model, specs, images, targets, len(specs) * steps_per_attribute(plan), plan, True,
+                anchor if weight else None)
+    return model
+
+
+def train_system(name: str, base: EmbeddingNet, specs, images, targets, anchor, seed: int):
+    if name.startswith("per_attribute"):
+        return per_attribute(base, specs, images, targets, seed, probe=name.endswith("probe"))
+    if name.startswith("multilabel"):
+        return multilabel(base, specs, images, targets, anchor, seed, 1.0 if name.endswith("anchored") else 0.0)
+    weight = 0.0 if name == "progressive_free" else 1.0
+    return train_progressive(with_branches(base, probe=name == "progressive_probe"), specs, images, targets,
+                             schedule(seed, weight), anchor if weight else None, log=lambda line: None)
+
+
+def recall_at_1(trunk: EmbeddingNet, setup: Setup) -> float:
+    """Recall@1 by the trunk's training label, each vertical in its own gallery, pooled over queries."""
+    scores = evaluate_models({v: trunk for v in setup.test["vertical"].unique()}, setup.test, setup.label)
+    return round(query_weighted(scores)["recall@1"], 4)
+
+
+def run_seed(setup: Setup, seed: int) -> dict:
+    base, specs, images, anchor, test = setup.base, setup.specs, setup.images, setup.anchor, setup.test
+    out: dict = {}
+    for rate in MISSING_RATES:
+        targets = encode_targets(drop_labels(setup.train, setup.names, rate, seed=seed * 1000 + int(rate * 100)), specs)
+        accuracy, recall = {}, {}
+        for name in SYSTEMS:
+            torch.manual_seed(seed)
+            model = train_system(name, base, specs, images, targets, anchor, seed)
+            routed = model if isinstance(model, dict) else {s.name: model for s in specs}
+            accuracy[name] = round(mean_accuracy(evaluate_attributes(routed, test, specs, base.spec.image_size)), 4)
+            if not isinstance(model, dict):
+                recall[name] = recall_at_1(model.base, setup)
+        out[str(rate)] = {"accuracy": accuracy, "recall@1": recall}
+        print(f"seed {seed} missing {rate:.0%}: " + " ".join(f"{n}={a:.3f}" for n, a in accuracy.items())
+              + " | R@1 " + " ".join(f"{n}={r:.3f}" for n, r in recall.items()), flush=True)
+    return out
+
+
+def run_dataset(config: Config, root: Path, names: list[str]) -> dict:
+    setup = prepare(config, root, names)
+    per_seed = every_seed(setup, ARGS.seeds, run_seed, root.name)
+    ratios: dict = {}
+    for rate in map(str, MISSING_RATES):
+        accuracy = {name: [s[rate]["accuracy"][name] for s in per_seed] for name in per_seed[0][rate]["accuracy"]}
+        pairs = {"progressive_over_multilabel": ("progressive", "multilabel"),
+                 "progressive_over_per_attribute": ("progressive", "per_attribute"),
+                 "progressive_over_multilabel_anchored": ("progressive", "multilabel_anchored"),
+                 "progressive_free_over_multilabel": ("progressive_free", "multilabel"),
+                 "progressive_free_over_per_attribute": ("progressive_free", "per_attribute"),
+                 "progressive_over_progressive_free": ("progressive", "progressive_free"),
+                 "progressive_probe_over_progressive": ("progressive_probe", "progressive"),
+                 "progressive_probe_over_multilabel": ("progressive_probe", "multilabel"),
+                 "progressive_probe_over_per_attribute_probe": ("progressive_probe", "per_attribute_probe"),
+                 "progressive_probe_over_per_attribute": ("progressive_probe", "per_attribute")}
+        for key, (top, bottom) in pairs.items():
+            ratios |= paired_ratio(accuracy[top], accuracy[bottom], f"{rate}.", key)
+        recall = {name: [s[rate]["recall@1"][name] for s in per_seed] for name in per_seed[0][rate]["recall@1"]}
+        for name, values in recall.items():
+            ratios[f"{rate}.recall@1_{name}"] = round(float(np.mean(values)), 4)
+    return {"per_seed": per_seed, "unified_recall@1": recall_at_1(setup.base, setup), "ratios": ratios}
+
+
+def main() -> None:
+    torch.set_num_threads(ARGS.threads)
+    load_at_start = load_average()
+    torch.manual_seed(0)
+    base = configure(load_config(environ={"APPAREL__MODEL__IMAGE_SIZE": "32"}), 100, 0, "product_id")
+    settings = {"steps_per_attribute": ARGS.steps, "missing_rates": MISSING_RATES, "seeds": ARGS.seeds,
+                "batches": "labelled_rows", "systems": SYSTEMS}
+    key = settings_key(settings)
+    caches = {name: WORK / f"{name}-{key}.json" for name in ("synthetic", "fashion-products")}
+    WORK.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, config, root, names in catalogs(base, Path(tmp), ARGS.datasets, 120):
+            caches[name].write_text(json.dumps(run_dataset(config, root, names)))
+    results = {name: json.loads(path.read_text()) for name, path in caches.items() if path.is_file()}
+    summary = {f"{d}.{k}": v for d, r in results.items() for k, v in r["ratios"].items()}
+    summary |= {f"{d}.unified_recall@1": r["unified_recall@1"] for d, r in results.items()}
+    write_result("attributes_recipes", {"summary": summary, "datasets": results,
+                                       "settings": {**settings, "threads": ARGS.threads}}, load_at_start)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=50, help="steps per attribute")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--datasets", type=lambda s: s.split(","), default=["synthetic", "fashion-products"])
+    ARGS = parser.parse_args()
+    main()
