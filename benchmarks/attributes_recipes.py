@@ -10,6 +10,12 @@
    channels, 3×3 conv, pool, classifier) is a small MLP behind a 64-channel bottleneck, while the multi-label
    model reads all 512 pooled channels with one linear layer. ``progressive_probe`` and
    ``per_attribute_probe`` add to each branch's logits a linear probe of the pooled trunk features.
+3. Balanced heads. In a joint phase a batch is drawn from the rows labelled for any head, so at 80 % missing
+   a vertical-specific head (labelled on a fifth of the rows before the drop) finds two or three labels in a
+   batch of 32, while its per-attribute model sees 32. ``progressive_balanced`` and ``multilabel_balanced``
+   draw an equal share of each batch from each head's labelled rows (``AttributeSchedule.balanced_heads``);
+   run them with ``--systems progressive,progressive_balanced,multilabel,multilabel_balanced,per_attribute
+   --result attributes_balanced``.
 ``per_attribute`` is one free model per attribute, as in attributes.py.
 
 Per seed and missing rate, every system trains in one process on the same trunk and label drops, from
@@ -22,6 +28,7 @@ articleType+baseColour on the real one; per vertical, pooled over queries). Rati
 per-seed ratios with 95 % t intervals.
 
     python benchmarks/attributes_recipes.py [--seeds 3] [--datasets synthetic,fashion-products] [--threads 1]
+        [--systems a,b,...] [--result attributes_recipes]
 """
 
 from __future__ import annotations
@@ -65,8 +72,7 @@ from apparel.train.attributes import (  # noqa: E402
 
 MISSING_RATES = (0.0, 0.8)
 SYSTEMS = ("progressive", "progressive_free", "progressive_probe", "multilabel", "multilabel_anchored",
-           "per_attribute", "per_attribute_probe")
-WORK = ROOT / "runs" / "benchmarks" / "attributes_recipes"
+           "per_attribute", "per_attribute_probe")  # the default run; --systems may also name the *_balanced ones
 
 
 class ProbedBranch(AttributeBranch):
@@ -102,16 +108,17 @@ def per_attribute(base: EmbeddingNet, specs, images, targets, seed: int, probe: 
     return models
 
 
-def schedule(seed: int, embedding_weight: float) -> AttributeSchedule:
+def schedule(seed: int, embedding_weight: float, balanced_heads: bool = False) -> AttributeSchedule:
     steps = ARGS.steps
     return AttributeSchedule(branch_steps=steps // 5, finetune_steps=steps // 10,
                              final_steps_per_head=steps - steps // 5 - steps // 10, batch_size=32, seed=seed,
-                             embedding_weight=embedding_weight)
+                             embedding_weight=embedding_weight, balanced_heads=balanced_heads)
 
 
-def multilabel(base: EmbeddingNet, specs, images, targets, anchor, seed: int, weight: float) -> SharedHeadNet:
+def multilabel(base: EmbeddingNet, specs, images, targets, anchor, seed: int, weight: float,
+               balanced_heads: bool = False) -> SharedHeadNet:
     model = SharedHeadNet(copy.deepcopy(base), specs)
-    plan = schedule(seed, weight)
+    plan = schedule(seed, weight, balanced_heads)
     train_heads(model, specs, images, targets, len(specs) * steps_per_attribute(plan), plan, True,
                 anchor if weight else None)
     return model
@@ -120,11 +127,13 @@ def multilabel(base: EmbeddingNet, specs, images, targets, anchor, seed: int, we
 def train_system(name: str, base: EmbeddingNet, specs, images, targets, anchor, seed: int):
     if name.startswith("per_attribute"):
         return per_attribute(base, specs, images, targets, seed, probe=name.endswith("probe"))
+    balanced = name.endswith("balanced")
     if name.startswith("multilabel"):
-        return multilabel(base, specs, images, targets, anchor, seed, 1.0 if name.endswith("anchored") else 0.0)
+        return multilabel(base, specs, images, targets, anchor, seed, 1.0 if name.endswith("anchored") else 0.0,
+                          balanced)
     weight = 0.0 if name == "progressive_free" else 1.0
     return train_progressive(with_branches(base, probe=name == "progressive_probe"), specs, images, targets,
-                             schedule(seed, weight), anchor if weight else None, log=lambda line: None)
+                             schedule(seed, weight, balanced), anchor if weight else None, log=lambda line: None)
 
 
 def recall_at_1(trunk: EmbeddingNet, setup: Setup) -> float:
@@ -139,7 +148,7 @@ def run_seed(setup: Setup, seed: int) -> dict:
     for rate in MISSING_RATES:
         targets = encode_targets(drop_labels(setup.train, setup.names, rate, seed=seed * 1000 + int(rate * 100)), specs)
         accuracy, recall = {}, {}
-        for name in SYSTEMS:
+        for name in ARGS.systems:
             torch.manual_seed(seed)
             model = train_system(name, base, specs, images, targets, anchor, seed)
             routed = model if isinstance(model, dict) else {s.name: model for s in specs}
@@ -168,7 +177,13 @@ def run_dataset(config: Config, root: Path, names: list[str]) -> dict:
                  "progressive_probe_over_multilabel": ("progressive_probe", "multilabel"),
                  "progressive_probe_over_per_attribute_probe": ("progressive_probe", "per_attribute_probe"),
                  "progressive_probe_over_per_attribute": ("progressive_probe", "per_attribute")}
+        pairs |= {"progressive_balanced_over_progressive": ("progressive_balanced", "progressive"),
+                  "multilabel_balanced_over_multilabel": ("multilabel_balanced", "multilabel"),
+                  "progressive_balanced_over_multilabel_balanced": ("progressive_balanced", "multilabel_balanced"),
+                  "progressive_balanced_over_per_attribute": ("progressive_balanced", "per_attribute")}
         for key, (top, bottom) in pairs.items():
+            if top not in accuracy or bottom not in accuracy:
+                continue
             ratios |= paired_ratio(accuracy[top], accuracy[bottom], f"{rate}.", key)
         recall = {name: [s[rate]["recall@1"][name] for s in per_seed] for name in per_seed[0][rate]["recall@1"]}
         for name, values in recall.items():
@@ -182,17 +197,18 @@ def main() -> None:
     torch.manual_seed(0)
     base = configure(load_config(environ={"APPAREL__MODEL__IMAGE_SIZE": "32"}), 100, 0, "product_id")
     settings = {"steps_per_attribute": ARGS.steps, "missing_rates": MISSING_RATES, "seeds": ARGS.seeds,
-                "batches": "labelled_rows", "systems": SYSTEMS}
+                "batches": "labelled_rows", "systems": tuple(ARGS.systems)}
     key = settings_key(settings)
-    caches = {name: WORK / f"{name}-{key}.json" for name in ("synthetic", "fashion-products")}
-    WORK.mkdir(parents=True, exist_ok=True)
+    work = ROOT / "runs" / "benchmarks" / ARGS.result
+    caches = {name: work / f"{name}-{key}.json" for name in ("synthetic", "fashion-products")}
+    work.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for name, config, root, names in catalogs(base, Path(tmp), ARGS.datasets, 120):
             caches[name].write_text(json.dumps(run_dataset(config, root, names)))
     results = {name: json.loads(path.read_text()) for name, path in caches.items() if path.is_file()}
     summary = {f"{d}.{k}": v for d, r in results.items() for k, v in r["ratios"].items()}
     summary |= {f"{d}.unified_recall@1": r["unified_recall@1"] for d, r in results.items()}
-    write_result("attributes_recipes", {"summary": summary, "datasets": results,
+    write_result(ARGS.result, {"summary": summary, "datasets": results,
                                        "settings": {**settings, "threads": ARGS.threads}}, load_at_start)
 
 
@@ -201,6 +217,8 @@ if __name__ == "__main__":
     parser.add_argument("--steps", type=int, default=50, help="steps per attribute")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--systems", type=lambda s: s.split(","), default=list(SYSTEMS))
+    parser.add_argument("--result", default="attributes_recipes", help="result file (and cache folder) name")
     parser.add_argument("--datasets", type=lambda s: s.split(","), default=["synthetic", "fashion-products"])
     ARGS = parser.parse_args()
     main()

@@ -141,3 +141,25 @@ def test_labelled_rows_are_those_with_any_of_the_heads_labels() -> None:
     targets = encode_targets(frame, specs)
     assert labelled_rows(targets, specs).tolist() == [0, 1]
     assert labelled_rows(targets, specs[1:]).tolist() == [1]
+
+
+def test_balanced_heads_give_each_head_an_equal_share_of_every_batch() -> None:
+    """Head "b" is labelled on 2 rows of 32: a balanced joint batch of 4 holds both of them every step."""
+    spec_b = AttributeSpec("b", ["x", "y"], "categorical")
+    targets = {"a": torch.randint(0, 2, (32,)), "b": torch.full((32,), -1)}
+    targets["b"][[5, 9]] = torch.tensor([0, 1])
+    model = RowRecorderTwoHeads()
+    schedule = AttributeSchedule(batch_size=4, balanced_heads=True)
+    train_heads(model, [SPEC_A, spec_b], INDEXED_IMAGES, targets, 6, schedule, False, only=model.head)
+    b_rows = normalize(INDEXED_IMAGES[[5, 9]])[:, 0, 0, 0].tolist()
+    assert len(model.seen) == 6 and all(len(batch) == 4 and set(b_rows) <= set(batch) for batch in model.seen)
+    unbalanced = RowRecorderTwoHeads()
+    train_heads(unbalanced, [SPEC_A, spec_b], INDEXED_IMAGES, targets, 6, AttributeSchedule(batch_size=4), False,
+                only=unbalanced.head)
+    assert not all(set(b_rows) <= set(batch) for batch in unbalanced.seen)  # drawn from every labelled row
+
+
+class RowRecorderTwoHeads(RowRecorder):
+    def forward_logits(self, images: torch.Tensor):
+        embedding, logits = super().forward_logits(images)
+        return embedding, {"a": logits["a"], "b": logits["a"]}

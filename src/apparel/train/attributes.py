@@ -43,6 +43,9 @@ class AttributeSchedule:
     base_lr: float = 2e-4
     embedding_weight: float = 1.0  # L2 pull of the embedding towards the unified model's
     freeze_base: bool = False
+    # Joint phases: an equal share of each batch from each head's labelled rows, so a head labelled on few
+    # rows (a vertical-specific attribute with labels missing) still sees a fixed number of them per step.
+    balanced_heads: bool = False
     seed: int = 0
     # One stream for the whole schedule: every phase (branch, fine-tune, final) draws new batches.
     rng: np.random.Generator = field(init=False, repr=False, compare=False)
@@ -50,9 +53,16 @@ class AttributeSchedule:
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)
 
-    def next_batch(self, rows: torch.Tensor) -> torch.Tensor:
-        """The next batch: ``batch_size`` of ``rows`` (row indices), drawn without replacement."""
-        return rows[torch.from_numpy(self.rng.choice(len(rows), min(self.batch_size, len(rows)), replace=False))]
+    def next_batch(self, rows: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+        """The next batch: ``batch_size`` of ``rows`` (row indices), drawn without replacement; given one
+        tensor of rows per head, an equal share from each."""
+        if isinstance(rows, list):
+            shares = np.array_split(np.arange(self.batch_size), len(rows))
+            return torch.cat([self._draw(pool, len(share)) for pool, share in zip(rows, shares, strict=True)])
+        return self._draw(rows, self.batch_size)
+
+    def _draw(self, rows: torch.Tensor, size: int) -> torch.Tensor:
+        return rows[torch.from_numpy(self.rng.choice(len(rows), min(size, len(rows)), replace=False))]
 
 
 def schedule_from(train: TrainConfig, freeze_base: bool | None = None) -> AttributeSchedule:
@@ -155,6 +165,8 @@ def train_heads(model: nn.Module, specs: list[AttributeSpec], images: torch.Tens
     if not len(rows):
         model.eval()
         return float("nan")  # no row labels any of these heads: nothing to learn from
+    if schedule.balanced_heads and len(specs) > 1:
+        rows = [pool for pool in (labelled_rows(targets, [spec]) for spec in specs) if len(pool)]
     total = 0.0
     for _ in range(steps):
         batch = schedule.next_batch(rows)
