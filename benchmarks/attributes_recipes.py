@@ -38,6 +38,7 @@ import copy
 import json
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -63,16 +64,23 @@ from apparel.models.attributes import (  # noqa: E402
 from apparel.models.embedding import FEATURE_DIMS, EmbeddingNet  # noqa: E402
 from apparel.train.attributes import (  # noqa: E402
     AttributeSchedule,
-    SharedHeadNet,
     encode_targets,
-    steps_per_attribute,
-    train_heads,
-        train_progressive,
+    train_multilabel,
+    train_per_attribute,
+    train_progressive,
 )
 
 MISSING_RATES = (0.0, 0.8)
 SYSTEMS = ("progressive", "progressive_free", "progressive_probe", "multilabel", "multilabel_anchored",
            "per_attribute", "per_attribute_probe")  # the default run; --systems may also name the *_balanced ones
+# Ratios reported (top / bottom), where both systems ran.
+PAIRS = (("progressive", "multilabel"), ("progressive", "per_attribute"), ("progressive", "multilabel_anchored"),
+         ("progressive_free", "multilabel"), ("progressive_free", "per_attribute"), ("progressive", "progressive_free"),
+         ("progressive_probe", "progressive"), ("progressive_probe", "multilabel"),
+         ("progressive_probe", "per_attribute_probe"), ("progressive_probe", "per_attribute"),
+         ("progressive_balanced", "progressive"), ("multilabel_balanced", "multilabel"),
+         ("progressive_balanced", "multilabel_balanced"), ("progressive_balanced", "per_attribute"))
+ANCHORED = ("progressive", "progressive_probe", "progressive_balanced", "multilabel_anchored")  # weight 1.0, else 0
 
 
 class ProbedBranch(AttributeBranch):
@@ -92,20 +100,9 @@ class ProbedNet(ApparelNet):
                             self.spec.attention)
 
 
-def with_branches(base: EmbeddingNet, probe: bool) -> ApparelNet:
-    return ProbedNet(ApparelSpec(base=base.spec), base=copy.deepcopy(base)) if probe else from_embedding(
-        copy.deepcopy(base))
-
-
-def per_attribute(base: EmbeddingNet, specs, images, targets, seed: int, probe: bool) -> dict[str, ApparelNet]:
-    """``train_per_attribute`` with the branch kind chosen."""
-    plan, models = schedule(seed, 0.0), {}
-    for spec in specs:
-        model = with_branches(base, probe)
-        model.add_branch(spec)
-        train_heads(model, [spec], images, targets, steps_per_attribute(plan), plan, True)
-        models[spec.name] = model
-    return models
+def with_branches(trunk: EmbeddingNet, probe: bool) -> ApparelNet:
+    """An ApparelNet with no branches yet around ``trunk``, its branches probed or plain."""
+    return ProbedNet(ApparelSpec(base=trunk.spec), base=trunk) if probe else from_embedding(trunk)
 
 
 def schedule(seed: int, embedding_weight: float, balanced_heads: bool = False) -> AttributeSchedule:
@@ -115,25 +112,16 @@ def schedule(seed: int, embedding_weight: float, balanced_heads: bool = False) -
                              embedding_weight=embedding_weight, balanced_heads=balanced_heads)
 
 
-def multilabel(base: EmbeddingNet, specs, images, targets, anchor, seed: int, weight: float,
-               balanced_heads: bool = False) -> SharedHeadNet:
-    model = SharedHeadNet(copy.deepcopy(base), specs)
-    plan = schedule(seed, weight, balanced_heads)
-    train_heads(model, specs, images, targets, len(specs) * steps_per_attribute(plan), plan, True,
-                anchor if weight else None)
-    return model
-
-
 def train_system(name: str, base: EmbeddingNet, specs, images, targets, anchor, seed: int):
+    probe, balanced = name.endswith("probe"), name.endswith("balanced")
+    weight = 1.0 if name in ANCHORED else 0.0
+    plan = schedule(seed, weight, balanced)
     if name.startswith("per_attribute"):
-        return per_attribute(base, specs, images, targets, seed, probe=name.endswith("probe"))
-    balanced = name.endswith("balanced")
+        return train_per_attribute(base, specs, images, targets, plan, partial(with_branches, probe=probe))
     if name.startswith("multilabel"):
-        return multilabel(base, specs, images, targets, anchor, seed, 1.0 if name.endswith("anchored") else 0.0,
-                          balanced)
-    weight = 0.0 if name == "progressive_free" else 1.0
-    return train_progressive(with_branches(base, probe=name == "progressive_probe"), specs, images, targets,
-                             schedule(seed, weight, balanced), anchor if weight else None, log=lambda line: None)
+        return train_multilabel(base, specs, images, targets, plan, anchor if weight else None)
+    return train_progressive(with_branches(copy.deepcopy(base), probe), specs, images, targets, plan,
+                             anchor if weight else None, log=lambda line: None)
 
 
 def recall_at_1(trunk: EmbeddingNet, setup: Setup) -> float:
@@ -167,24 +155,9 @@ def run_dataset(config: Config, root: Path, names: list[str]) -> dict:
     ratios: dict = {}
     for rate in map(str, MISSING_RATES):
         accuracy = {name: [s[rate]["accuracy"][name] for s in per_seed] for name in per_seed[0][rate]["accuracy"]}
-        pairs = {"progressive_over_multilabel": ("progressive", "multilabel"),
-                 "progressive_over_per_attribute": ("progressive", "per_attribute"),
-                 "progressive_over_multilabel_anchored": ("progressive", "multilabel_anchored"),
-                 "progressive_free_over_multilabel": ("progressive_free", "multilabel"),
-                 "progressive_free_over_per_attribute": ("progressive_free", "per_attribute"),
-                 "progressive_over_progressive_free": ("progressive", "progressive_free"),
-                 "progressive_probe_over_progressive": ("progressive_probe", "progressive"),
-                 "progressive_probe_over_multilabel": ("progressive_probe", "multilabel"),
-                 "progressive_probe_over_per_attribute_probe": ("progressive_probe", "per_attribute_probe"),
-                 "progressive_probe_over_per_attribute": ("progressive_probe", "per_attribute")}
-        pairs |= {"progressive_balanced_over_progressive": ("progressive_balanced", "progressive"),
-                  "multilabel_balanced_over_multilabel": ("multilabel_balanced", "multilabel"),
-                  "progressive_balanced_over_multilabel_balanced": ("progressive_balanced", "multilabel_balanced"),
-                  "progressive_balanced_over_per_attribute": ("progressive_balanced", "per_attribute")}
-        for key, (top, bottom) in pairs.items():
-            if top not in accuracy or bottom not in accuracy:
-                continue
-            ratios |= paired_ratio(accuracy[top], accuracy[bottom], f"{rate}.", key)
+        for top, bottom in PAIRS:
+            if top in accuracy and bottom in accuracy:
+                ratios |= paired_ratio(accuracy[top], accuracy[bottom], f"{rate}.", f"{top}_over_{bottom}")
         recall = {name: [s[rate]["recall@1"][name] for s in per_seed] for name in per_seed[0][rate]["recall@1"]}
         for name, values in recall.items():
             ratios[f"{rate}.recall@1_{name}"] = round(float(np.mean(values)), 4)
@@ -209,7 +182,7 @@ def main() -> None:
     summary = {f"{d}.{k}": v for d, r in results.items() for k, v in r["ratios"].items()}
     summary |= {f"{d}.unified_recall@1": r["unified_recall@1"] for d, r in results.items()}
     write_result(ARGS.result, {"summary": summary, "datasets": results,
-                                       "settings": {**settings, "threads": ARGS.threads}}, load_at_start)
+                               "settings": {**settings, "threads": ARGS.threads}}, load_at_start)
 
 
 if __name__ == "__main__":

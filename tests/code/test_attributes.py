@@ -143,6 +143,12 @@ def test_labelled_rows_are_those_with_any_of_the_heads_labels() -> None:
     assert labelled_rows(targets, specs[1:]).tolist() == [1]
 
 
+class RowRecorderTwoHeads(RowRecorder):
+    def forward_logits(self, images: torch.Tensor):
+        embedding, logits = super().forward_logits(images)
+        return embedding, {"a": logits["a"], "b": logits["a"]}
+
+
 def test_balanced_heads_give_each_head_an_equal_share_of_every_batch() -> None:
     """Head "b" is labelled on 2 rows of 32: a balanced joint batch of 4 holds both of them every step."""
     spec_b = AttributeSpec("b", ["x", "y"], "categorical")
@@ -157,9 +163,3 @@ def test_balanced_heads_give_each_head_an_equal_share_of_every_batch() -> None:
     train_heads(unbalanced, [SPEC_A, spec_b], INDEXED_IMAGES, targets, 6, AttributeSchedule(batch_size=4), False,
                 only=unbalanced.head)
     assert not all(set(b_rows) <= set(batch) for batch in unbalanced.seen)  # drawn from every labelled row
-
-
-class RowRecorderTwoHeads(RowRecorder):
-    def forward_logits(self, images: torch.Tensor):
-        embedding, logits = super().forward_logits(images)
-        return embedding, {"a": logits["a"], "b": logits["a"]}

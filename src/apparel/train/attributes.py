@@ -223,13 +223,13 @@ def steps_per_attribute(schedule: AttributeSchedule) -> int:
 
 
 def train_per_attribute(base: EmbeddingNet, specs: list[AttributeSpec], images: torch.Tensor,
-                        targets: dict[str, torch.Tensor], schedule: AttributeSchedule, branch_width: int = 64
-                        ) -> dict[str, ApparelNet]:
-    """Baseline: a separate model (own copy of the trunk + one branch) per attribute, the same steps
-    per attribute as the progressive schedule."""
+                        targets: dict[str, torch.Tensor], schedule: AttributeSchedule,
+                        new_model: Callable[[EmbeddingNet], ApparelNet] = from_embedding) -> dict[str, ApparelNet]:
+    """Baseline: a separate model (``new_model`` around its own copy of the trunk, + one branch) per
+    attribute, the same steps per attribute as the progressive schedule."""
     models = {}
     for spec in specs:
-        model = from_embedding(copy.deepcopy(base), branch_width)
+        model = new_model(copy.deepcopy(base))
         model.add_branch(spec)
         train_heads(model, [spec], images, targets, steps_per_attribute(schedule), schedule, True)
         models[spec.name] = model
@@ -237,9 +237,11 @@ def train_per_attribute(base: EmbeddingNet, specs: list[AttributeSpec], images: 
 
 
 def train_multilabel(base: EmbeddingNet, specs: list[AttributeSpec], images: torch.Tensor,
-                     targets: dict[str, torch.Tensor], schedule: AttributeSchedule) -> SharedHeadNet:
-    """Baseline: one model, one shared head for every attribute, same total steps."""
+                     targets: dict[str, torch.Tensor], schedule: AttributeSchedule,
+                     anchor: torch.Tensor | None = None) -> SharedHeadNet:
+    """Baseline: one model, one shared head for every attribute, same total steps; ``anchor`` as in
+    :func:`train_heads`."""
     model = SharedHeadNet(copy.deepcopy(base), specs)
-    train_heads(model, specs, images, targets, len(specs) * steps_per_attribute(schedule), schedule, True)
+    train_heads(model, specs, images, targets, len(specs) * steps_per_attribute(schedule), schedule, True, anchor)
     return model
 
