@@ -16,6 +16,17 @@
    draw an equal share of each batch from each head's labelled rows (``AttributeSchedule.balanced_heads``);
    run them with ``--systems progressive,progressive_balanced,multilabel,multilabel_balanced,per_attribute
    --result attributes_balanced``.
+4. Branch initialisation. Each new progressive branch starts from the latest one wherever shapes agree (the
+   paper's rule), which on the synthetic catalog hands the bag's strap branch the shoe's heel branch, classifier
+   included (both have three classes). ``progressive_features`` copies the feature layers only, and
+   ``progressive_fresh`` nothing (``ApparelSpec.branch_init``); run them with ``--systems progressive,
+   progressive_features,progressive_fresh,multilabel,per_attribute --result attributes_branch_init``.
+5. Trunk steps. A progressive system spends b = S/5 of each head's S steps training its new branch alone on a
+   frozen trunk, so its trunk takes N×(S - b) steps against the multi-label model's N×S.
+   ``multilabel_trunk_steps`` is the multi-label model held to N×(S - b) steps; ``progressive_short_alone``
+   trains each new branch alone for S/25 steps and gives the rest to the end-to-end phase (same total N×S);
+   run them with ``--systems progressive,progressive_short_alone,multilabel,multilabel_trunk_steps,per_attribute
+   --result attributes_trunk_steps``.
 ``per_attribute`` is one free model per attribute, as in attributes.py.
 
 Per seed and missing rate, every system trains in one process on the same trunk and label drops, from
@@ -38,6 +49,7 @@ import copy
 import json
 import sys
 import tempfile
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -59,7 +71,6 @@ from apparel.models.attributes import (  # noqa: E402
     ApparelSpec,
     AttributeBranch,
     AttributeSpec,
-    from_embedding,
 )
 from apparel.models.embedding import FEATURE_DIMS, EmbeddingNet  # noqa: E402
 from apparel.train.attributes import (  # noqa: E402
@@ -79,8 +90,15 @@ PAIRS = (("progressive", "multilabel"), ("progressive", "per_attribute"), ("prog
          ("progressive_probe", "progressive"), ("progressive_probe", "multilabel"),
          ("progressive_probe", "per_attribute_probe"), ("progressive_probe", "per_attribute"),
          ("progressive_balanced", "progressive"), ("multilabel_balanced", "multilabel"),
-         ("progressive_balanced", "multilabel_balanced"), ("progressive_balanced", "per_attribute"))
-ANCHORED = ("progressive", "progressive_probe", "progressive_balanced", "multilabel_anchored")  # weight 1.0, else 0
+         ("progressive_balanced", "multilabel_balanced"), ("progressive_balanced", "per_attribute"),
+         ("progressive_features", "progressive"), ("progressive_features", "multilabel"),
+         ("progressive_features", "per_attribute"), ("progressive_fresh", "progressive"),
+         ("progressive_fresh", "multilabel"), ("progressive_fresh", "per_attribute"),
+         ("multilabel_trunk_steps", "multilabel"), ("progressive", "multilabel_trunk_steps"),
+         ("progressive_short_alone", "progressive"), ("progressive_short_alone", "multilabel"),
+         ("progressive_short_alone", "per_attribute"))
+ANCHORED = ("progressive", "progressive_probe", "progressive_balanced", "progressive_features", "progressive_fresh",
+            "progressive_short_alone", "multilabel_anchored")  # weight 1.0, else 0
 
 
 class ProbedBranch(AttributeBranch):
@@ -100,27 +118,33 @@ class ProbedNet(ApparelNet):
                             self.spec.attention)
 
 
-def with_branches(trunk: EmbeddingNet, probe: bool) -> ApparelNet:
+def with_branches(trunk: EmbeddingNet, probe: bool, branch_init: str = "previous") -> ApparelNet:
     """An ApparelNet with no branches yet around ``trunk``, its branches probed or plain."""
-    return ProbedNet(ApparelSpec(base=trunk.spec), base=trunk) if probe else from_embedding(trunk)
+    spec = ApparelSpec(base=trunk.spec, branch_init=branch_init)
+    return ProbedNet(spec, base=trunk) if probe else ApparelNet(spec, base=trunk)
 
 
-def schedule(seed: int, embedding_weight: float, balanced_heads: bool = False) -> AttributeSchedule:
+def schedule(seed: int, embedding_weight: float, balanced_heads: bool = False, branch_steps: int | None = None
+             ) -> AttributeSchedule:
     steps = ARGS.steps
-    return AttributeSchedule(branch_steps=steps // 5, finetune_steps=steps // 10,
-                             final_steps_per_head=steps - steps // 5 - steps // 10, batch_size=32, seed=seed,
+    branch = steps // 5 if branch_steps is None else branch_steps
+    return AttributeSchedule(branch_steps=branch, finetune_steps=steps // 10,
+                             final_steps_per_head=steps - branch - steps // 10, batch_size=32, seed=seed,
                              embedding_weight=embedding_weight, balanced_heads=balanced_heads)
 
 
 def train_system(name: str, base: EmbeddingNet, specs, images, targets, anchor, seed: int):
     probe, balanced = name.endswith("probe"), name.endswith("balanced")
     weight = 1.0 if name in ANCHORED else 0.0
-    plan = schedule(seed, weight, balanced)
+    plan = schedule(seed, weight, balanced, ARGS.steps // 25 if name == "progressive_short_alone" else None)
+    if name == "multilabel_trunk_steps":  # N×(f + F) steps: the progressive trunk's, without its branch-alone ones
+        plan = replace(plan, branch_steps=0)
     if name.startswith("per_attribute"):
         return train_per_attribute(base, specs, images, targets, plan, partial(with_branches, probe=probe))
     if name.startswith("multilabel"):
         return train_multilabel(base, specs, images, targets, plan, anchor if weight else None)
-    return train_progressive(with_branches(copy.deepcopy(base), probe), specs, images, targets, plan,
+    branch_init = {"progressive_features": "features", "progressive_fresh": "none"}.get(name, "previous")
+    return train_progressive(with_branches(copy.deepcopy(base), probe, branch_init), specs, images, targets, plan,
                              anchor if weight else None, log=lambda line: None)
 
 

@@ -257,24 +257,37 @@ def attribute_recipes_section() -> list[str]:
     return out + ["", machine_line(result, "attributes_recipes.json"), ""]
 
 
-def balanced_heads_section() -> list[str]:
-    """Joint batches with an equal share per head, against the same seeds' usual batches."""
-    if not (RESULTS / "attributes_balanced.json").is_file():
+def paired_table(file: str, title: str, columns: tuple[str, ...]) -> list[str]:
+    """One ``attributes_recipes.py --result FILE`` run as a table of its paired ratios [95 % CI]."""
+    if not (RESULTS / f"{file}.json").is_file():
         return []
-    result = load("attributes_balanced")
+    result = load(file)
     settings = result["settings"]
-    columns = ("progressive_balanced_over_progressive", "multilabel_balanced_over_multilabel",
-               "progressive_balanced_over_multilabel_balanced", "progressive_balanced_over_per_attribute")
-    out = ["#### Balanced heads: an equal share of each joint batch per head (`attributes_balanced.json`)", "",
-           f"`benchmarks/attributes_recipes.py --result attributes_balanced`, {settings['seeds']} seeds, same "
-           "budgets and pairing as above. Mean test attribute accuracy ratios [95 % CI].", "",
+    out = [f"#### {title} (`{file}.json`)", "",
+           f"`benchmarks/attributes_recipes.py --result {file}`, {settings['seeds']} seeds, same budgets and "
+           "pairing as above. Mean test attribute accuracy ratios [95 % CI].", "",
            "| dataset | missing | " + " | ".join(c.replace("_over_", " / ").replace("_", " ") for c in columns) + " |",
            "|---|---|" + "---|" * len(columns)]
     for name, data in result["datasets"].items():
         for rate in map(str, settings["missing_rates"]):
             out.append(f"| {name} | {float(rate):.0%} | " + " | ".join(ci(data["ratios"], f"{rate}.{c}")
                                                                       for c in columns) + " |")
-    return out + ["", machine_line(result, "attributes_balanced.json"), ""]
+    return out + ["", machine_line(result, f"{file}.json"), ""]
+
+
+def balanced_heads_section() -> list[str]:
+    """Joint batches with an equal share per head, against the same seeds' usual batches."""
+    return paired_table("attributes_balanced", "Balanced heads: an equal share of each joint batch per head",
+                        ("progressive_balanced_over_progressive", "multilabel_balanced_over_multilabel",
+                         "progressive_balanced_over_multilabel_balanced", "progressive_balanced_over_per_attribute"))
+
+
+def branch_init_section() -> list[str]:
+    """What a new progressive branch copies from the latest one, against the paper's rule (copy all)."""
+    return paired_table("attributes_branch_init",
+                        "Branch initialisation: copy the latest branch, its features only, or nothing",
+                        ("progressive_features_over_progressive", "progressive_fresh_over_progressive",
+                         "progressive_fresh_over_multilabel", "progressive_fresh_over_per_attribute"))
 
 
 def landmarks_section() -> list[str]:
@@ -373,7 +386,7 @@ def main() -> None:
     text = replace_summary_rows(readme.read_text())
     block = "\n".join([BEGIN, "", *unified_section(), *unlabelled_section(), *sweet_spot_section(),
                        *attributes_section(), *attribute_recipes_section(), *balanced_heads_section(),
-                       *landmarks_section(), *ingest_section(), END])
+                       *branch_init_section(), *landmarks_section(), *ingest_section(), END])
     if BEGIN not in text:
         raise SystemExit(f"README.md has no '{BEGIN}' marker")
     head, rest = text.split(BEGIN, 1)

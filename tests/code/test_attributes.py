@@ -40,6 +40,18 @@ def test_new_branch_starts_from_the_previous_one() -> None:
     assert torch.equal(same_classes.classifier.weight, previous.classifier.weight)
 
 
+def test_branch_init_copies_what_the_spec_says() -> None:
+    heel, strap = AttributeSpec("heel", ["flat", "high", "low"]), AttributeSpec("strap", ["long", "none", "short"])
+    copied = {}
+    for rule in ("previous", "features", "none"):
+        model = ApparelNet(ApparelSpec(EmbeddingSpec(embedding_dim=8, image_size=32), branch_init=rule))
+        first, second = model.add_branch(heel), model.add_branch(strap)
+        same = [torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values(),
+                                                  strict=True) if a.is_floating_point() and a.numel() > 1]
+        copied[rule] = (all(same[:-2]), all(same[-2:]))  # (feature layers, classifier)
+    assert copied == {"previous": (True, True), "features": (True, False), "none": (False, False)}
+
+
 def model_with(attrs: list[AttributeSpec]) -> ApparelNet:
     model = ApparelNet(ApparelSpec(EmbeddingSpec(embedding_dim=8, image_size=32)))
     for attribute in attrs:

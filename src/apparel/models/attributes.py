@@ -3,7 +3,7 @@
 An :class:`ApparelNet` is the embedding network plus one small branch per attribute, all fed by the
 same trunk feature map, so a single forward pass yields the embedding and every attribute.
 Branches are added one at a time; a new branch starts from the previous one's weights wherever the
-shapes agree.
+shapes agree (``ApparelSpec.branch_init``: the paper's rule; or its features only, or nothing).
 """
 
 from __future__ import annotations
@@ -53,10 +53,12 @@ class AttributeBranch(nn.Module):
     def forward(self, feature_map: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(feature_map).mean(dim=(2, 3)))
 
-    def init_from(self, previous: AttributeBranch) -> int:
-        """Copies every tensor whose shape matches; returns how many were copied."""
+    def init_from(self, previous: AttributeBranch, classifier: bool = True) -> int:
+        """Copies every tensor whose shape matches (the classifier's only with ``classifier``); returns how
+        many were copied."""
         own = self.state_dict()
-        shared = {k: v for k, v in previous.state_dict().items() if k in own and own[k].shape == v.shape}
+        shared = {k: v for k, v in previous.state_dict().items() if k in own and own[k].shape == v.shape
+                  and (classifier or not k.startswith("classifier."))}
         self.load_state_dict(shared, strict=False)
         return len(shared)
 
@@ -67,6 +69,10 @@ class ApparelSpec:
     attributes: list[AttributeSpec] = field(default_factory=list)
     branch_width: int = 64
     attention: bool = False
+    # What a new branch copies from the latest one: everything whose shape agrees ("previous", the paper's
+    # rule), only the feature layers ("features": the classifier of another attribute's classes is no start
+    # for this one's), or nothing ("none").
+    branch_init: Literal["previous", "features", "none"] = "previous"
 
 
 class ApparelNet(nn.Module):
@@ -83,12 +89,12 @@ class ApparelNet(nn.Module):
                                self.spec.attention)
 
     def add_branch(self, attribute: AttributeSpec) -> AttributeBranch:
-        """Adds one branch, initialised from the latest branch where shapes allow."""
+        """Adds one branch, initialised from the latest branch as ``spec.branch_init`` says."""
         if attribute.name in self.branches:
             raise ValueError(f"attribute '{attribute.name}' already has a branch")
         branch = self._new_branch(attribute)
-        if len(self.branches):
-            branch.init_from(list(self.branches.values())[-1])
+        if len(self.branches) and self.spec.branch_init != "none":
+            branch.init_from(list(self.branches.values())[-1], classifier=self.spec.branch_init == "previous")
         self.branches[attribute.name] = branch.to(next(self.base.parameters()).device)
         self.spec.attributes.append(attribute)
         return branch
