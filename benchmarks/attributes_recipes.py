@@ -29,6 +29,8 @@
    --result attributes_trunk_steps``.
 ``per_attribute`` is one free model per attribute, as in attributes.py.
 
+The ``progressive`` systems here train each new branch alone for b = S/5 steps, the product's default when
+these experiments ran; item 5 led it to S/25 (``benchmarks/attributes.py`` now uses that).
 Per seed and missing rate, every system trains in one process on the same trunk and label drops, from
 ``torch.manual_seed(seed)`` and its own ``AttributeSchedule(seed=seed)``: systems under one seed draw the
 same batches and flips. Budgets are attributes.py's (S = ``--steps`` per attribute, N×S optimiser steps per

@@ -290,6 +290,16 @@ def branch_init_section() -> list[str]:
                          "progressive_fresh_over_multilabel", "progressive_fresh_over_per_attribute"))
 
 
+def trunk_steps_section() -> list[str]:
+    """Branch-alone steps on a frozen trunk against end-to-end steps, and the multi-label model held to the
+    progressive trunk's steps."""
+    return paired_table("attributes_trunk_steps", "Trunk steps: short branch-alone phases, and the multi-label "
+                        "model held to the progressive trunk's steps",
+                        ("progressive_short_alone_over_progressive", "multilabel_trunk_steps_over_multilabel",
+                         "progressive_over_multilabel_trunk_steps", "progressive_short_alone_over_multilabel",
+                         "progressive_short_alone_over_per_attribute"))
+
+
 def landmarks_section() -> list[str]:
     result = load("landmarks")
     s, settings, params = result["summary"], result["settings"], result["params"]
@@ -386,7 +396,7 @@ def main() -> None:
     text = replace_summary_rows(readme.read_text())
     block = "\n".join([BEGIN, "", *unified_section(), *unlabelled_section(), *sweet_spot_section(),
                        *attributes_section(), *attribute_recipes_section(), *balanced_heads_section(),
-                       *branch_init_section(), *landmarks_section(), *ingest_section(), END])
+                       *branch_init_section(), *trunk_steps_section(), *landmarks_section(), *ingest_section(), END])
     if BEGIN not in text:
         raise SystemExit(f"README.md has no '{BEGIN}' marker")
     head, rest = text.split(BEGIN, 1)
