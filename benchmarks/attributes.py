@@ -8,8 +8,9 @@ and S = ``--steps``; labels are dropped at random from the training split only (
 split keeps every label. Each seed re-draws the dropped labels, the heads' initialisation and the batches;
 ratios are means of paired per-seed ratios of mean test accuracy, with 95 % t intervals over seeds.
 
-Optimiser steps each head sees (b = S/5 branch-alone steps, f = S/10 joint fine-tune steps after each new
-branch, F = S - b - f end-to-end steps per head once all are in; batches of 32):
+Optimiser steps each head sees (b = S/25 branch-alone steps on a frozen trunk, f = S/10 joint fine-tune steps
+after each new branch, F = S - b - f end-to-end steps per head once all are in; at S = 50 the product's own
+b = 2 and f = 5; batches of 32):
   * progressive, head i of N: b + f×(N - i + 1) + N×F steps (the trunk: N×(f + F));
   * per-attribute: b + f + F = S steps each, on its own copy of the trunk;
   * multi-label: one shared linear head over all attributes, N×S steps, every attribute in every step.
@@ -137,8 +138,8 @@ def run_seed(setup: Setup, seed: int) -> dict:
     """Every system at every missing rate for one seed: {rate: {system: {attribute: metrics}}}."""
     base, specs, images, anchor, train, test = (setup.base, setup.specs, setup.images, setup.anchor, setup.train,
                                                 setup.test)
-    schedule = AttributeSchedule(branch_steps=ARGS.steps // 5, finetune_steps=ARGS.steps // 10,
-                                 final_steps_per_head=ARGS.steps - ARGS.steps // 5 - ARGS.steps // 10, batch_size=32,
+    schedule = AttributeSchedule(branch_steps=ARGS.steps // 25, finetune_steps=ARGS.steps // 10,
+                                 final_steps_per_head=ARGS.steps - ARGS.steps // 25 - ARGS.steps // 10, batch_size=32,
                                  seed=seed)
     scores: dict = {}
     for rate in MISSING_RATES:
@@ -263,7 +264,8 @@ def main() -> None:
                      "product_id")
     settings = {"steps_per_attribute": ARGS.steps, "image_size": ARGS.image_size, "missing_rates": MISSING_RATES,
                 "seeds": ARGS.seeds, "base_steps_per_vertical": ARGS.base_steps, "attention": ARGS.attention,
-                "synthetic_products_per_vertical": ARGS.products, "batches": "labelled_rows"}
+                "synthetic_products_per_vertical": ARGS.products, "batches": "labelled_rows",
+                "branch_alone_steps": ARGS.steps // 25}
     key = settings_key(settings)
     # One file per finished dataset, so the datasets can run in separate processes at once (--datasets)
     # and the result always holds every dataset finished under these settings.

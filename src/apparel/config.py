@@ -101,9 +101,10 @@ class TrainConfig(Section):
     distill_triplet_weight: float = Field(0.0, ge=0, description="Weight of the triplet loss on the catalog's "
                                           "labels added to the student's L2 regression (0: regression alone, "
                                           "as Song et al.); its batches are then P×K over labelled images.")
-    attribute_branch_steps: int = Field(10, description="Steps training each new attribute branch alone.")
+    attribute_branch_steps: int = Field(2, description="Steps training each new attribute branch alone, on a frozen "
+                                        "trunk: few, so that the trunk trains for most of the budget.")
     attribute_finetune_steps: int = Field(5, description="End-to-end steps after each branch is added.")
-    attribute_final_steps: int = Field(45, description="Once every branch is in: end-to-end steps per attribute.")
+    attribute_final_steps: int = Field(53, description="Once every branch is in: end-to-end steps per attribute.")
     freeze_base: bool = Field(False, description="Keep the unified trunk fixed while adding branches.")
     attribute_width: int = Field(64, description="Channels of each attribute branch.")
     attribute_attention: bool = Field(False, description="Channel-wise attention inside each branch.")

@@ -35,9 +35,11 @@ from apparel.train.loop import augment
 
 @dataclass
 class AttributeSchedule:
-    branch_steps: int = 10  # new branch alone
+    # New branch alone, on a frozen trunk: few steps, so that the trunk trains for most of the budget
+    # (benchmarks/results/attributes_trunk_steps.json).
+    branch_steps: int = 2
     finetune_steps: int = 5  # all branches so far (+ base unless frozen), after each new branch
-    final_steps_per_head: int = 45  # once all branches are in: this many steps per head, end to end
+    final_steps_per_head: int = 53  # once all branches are in: this many steps per head, end to end
     batch_size: int = 64
     lr: float = 2e-3
     base_lr: float = 2e-4
