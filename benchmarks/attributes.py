@@ -134,25 +134,31 @@ def prepare(config: Config, root: Path, names: list[str]) -> Setup:
                  torch.from_numpy(embed(base, images)), train, dataset.split("test"), names)
 
 
+def schedule(steps: int, seed: int, branch_steps: int | None = None, **options) -> AttributeSchedule:
+    """S = ``steps`` per attribute: ``branch_steps`` with each new branch alone (default S/25: at S = 50 the
+    product's 2), S/10 fine-tuning after it, the rest end to end; batches of 32."""
+    branch = steps // 25 if branch_steps is None else branch_steps
+    return AttributeSchedule(branch_steps=branch, finetune_steps=steps // 10,
+                             final_steps_per_head=steps - branch - steps // 10, batch_size=32, seed=seed, **options)
+
+
 def run_seed(setup: Setup, seed: int) -> dict:
     """Every system at every missing rate for one seed: {rate: {system: {attribute: metrics}}}."""
     base, specs, images, anchor, train, test = (setup.base, setup.specs, setup.images, setup.anchor, setup.train,
                                                 setup.test)
-    schedule = AttributeSchedule(branch_steps=ARGS.steps // 25, finetune_steps=ARGS.steps // 10,
-                                 final_steps_per_head=ARGS.steps - ARGS.steps // 25 - ARGS.steps // 10, batch_size=32,
-                                 seed=seed)
+    plan = schedule(ARGS.steps, seed)
     scores: dict = {}
     for rate in MISSING_RATES:
         targets = encode_targets(drop_labels(train, setup.names, rate, seed=seed * 1000 + int(rate * 100)), specs)
         torch.manual_seed(seed)
         systems = {"progressive": train_progressive(from_embedding(copy.deepcopy(base)), specs, images, targets,
-                                                    schedule, anchor, log=lambda line: None)}
+                                                    plan, anchor, log=lambda line: None)}
         if ARGS.attention:
             systems["progressive_attention"] = train_progressive(
-                from_embedding(copy.deepcopy(base), attention=True), specs, images, targets, schedule, anchor,
+                from_embedding(copy.deepcopy(base), attention=True), specs, images, targets, plan, anchor,
                 log=lambda line: None)
-        per_attribute = train_per_attribute(base, specs, images, targets, schedule)
-        multilabel = train_multilabel(base, specs, images, targets, schedule)
+        per_attribute = train_per_attribute(base, specs, images, targets, plan)
+        multilabel = train_multilabel(base, specs, images, targets, plan)
         routed = {name: {s.name: model for s in specs} for name, model in systems.items()}
         routed |= {"per_attribute": per_attribute, "multilabel": {s.name: multilabel for s in specs}}
         scores[str(rate)] = {name: evaluate_attributes(models, test, specs, base.spec.image_size)
@@ -265,7 +271,7 @@ def main() -> None:
     settings = {"steps_per_attribute": ARGS.steps, "image_size": ARGS.image_size, "missing_rates": MISSING_RATES,
                 "seeds": ARGS.seeds, "base_steps_per_vertical": ARGS.base_steps, "attention": ARGS.attention,
                 "synthetic_products_per_vertical": ARGS.products, "batches": "labelled_rows",
-                "branch_alone_steps": ARGS.steps // 25}
+                "branch_alone_steps": schedule(ARGS.steps, seed=0).branch_steps}
     key = settings_key(settings)
     # One file per finished dataset, so the datasets can run in separate processes at once (--datasets)
     # and the result always holds every dataset finished under these settings.

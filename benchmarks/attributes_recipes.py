@@ -60,7 +60,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from attributes import Setup, catalogs, drop_labels, every_seed, mean_accuracy, prepare  # noqa: E402
+from attributes import Setup, catalogs, drop_labels, every_seed, mean_accuracy, prepare, schedule  # noqa: E402
 from common import ROOT, load_average, paired_ratio, settings_key, write_result  # noqa: E402
 from unified import configure  # noqa: E402
 
@@ -76,7 +76,6 @@ from apparel.models.attributes import (  # noqa: E402
 )
 from apparel.models.embedding import FEATURE_DIMS, EmbeddingNet  # noqa: E402
 from apparel.train.attributes import (  # noqa: E402
-    AttributeSchedule,
     encode_targets,
     train_multilabel,
     train_per_attribute,
@@ -126,19 +125,12 @@ def with_branches(trunk: EmbeddingNet, probe: bool, branch_init: str = "previous
     return ProbedNet(spec, base=trunk) if probe else ApparelNet(spec, base=trunk)
 
 
-def schedule(seed: int, embedding_weight: float, balanced_heads: bool = False, branch_steps: int | None = None
-             ) -> AttributeSchedule:
-    steps = ARGS.steps
-    branch = steps // 5 if branch_steps is None else branch_steps
-    return AttributeSchedule(branch_steps=branch, finetune_steps=steps // 10,
-                             final_steps_per_head=steps - branch - steps // 10, batch_size=32, seed=seed,
-                             embedding_weight=embedding_weight, balanced_heads=balanced_heads)
-
-
 def train_system(name: str, base: EmbeddingNet, specs, images, targets, anchor, seed: int):
     probe, balanced = name.endswith("probe"), name.endswith("balanced")
     weight = 1.0 if name in ANCHORED else 0.0
-    plan = schedule(seed, weight, balanced, ARGS.steps // 25 if name == "progressive_short_alone" else None)
+    # b = S/5, the default when these experiments ran; progressive_short_alone takes attributes.py's (S/25)
+    plan = schedule(ARGS.steps, seed, None if name == "progressive_short_alone" else ARGS.steps // 5,
+                    embedding_weight=weight, balanced_heads=balanced)
     if name == "multilabel_trunk_steps":  # N×(f + F) steps: the progressive trunk's, without its branch-alone ones
         plan = replace(plan, branch_steps=0)
     if name.startswith("per_attribute"):
