@@ -27,6 +27,21 @@
    trains each new branch alone for S/25 steps and gives the rest to the end-to-end phase (same total N×S);
    run them with ``--systems progressive,progressive_short_alone,multilabel,multilabel_trunk_steps,per_attribute
    --result attributes_trunk_steps``.
+6. What separates progressive from multi-label. ``progressive_one_optimizer`` keeps one AdamW for the whole
+   schedule, each new branch joining it (``AttributeSchedule.one_optimizer``), instead of a fresh one per phase;
+   ``progressive_linear`` swaps each branch for a linear classifier of the pooled trunk features (the multi-label
+   head, split per attribute) under the progressive schedule; ``joint_branches`` has every branch from the first
+   step, trained jointly for N×S steps (the branches without the progressive schedule); ``progressive_wide`` has
+   branches of width 256 instead of 64. Run them with ``--systems progressive,progressive_one_optimizer,
+   progressive_linear,joint_branches,progressive_wide,multilabel --missing-rates 0.5,0.8 --result
+   attributes_dynamics``.
+7. Branch parent. Item 6 found the progressive branches trailing most on the synthetic catalog's bag strap, whose
+   branch starts from the tops' sleeve branch, and on pattern, started from neckline (tops): a branch trained on
+   another vertical's rows has units that never fire on this one's. ``progressive_overlap`` starts each new
+   branch from the latest one whose attribute labels at least half as many of its rows as the best-overlapping
+   one (``AttributeSchedule.branch_parent = "overlap"``), against ``progressive_short_alone`` (the same
+   schedule, the latest branch) and ``multilabel``; run them with ``--systems progressive_short_alone,
+   progressive_overlap,multilabel --missing-rates 0.5,0.8 --result attributes_branch_parent``.
 ``per_attribute`` is one free model per attribute, as in attributes.py.
 
 The ``progressive`` systems here train each new branch alone for b = S/5 steps, the product's default when
@@ -77,6 +92,8 @@ from apparel.models.attributes import (  # noqa: E402
 from apparel.models.embedding import FEATURE_DIMS, EmbeddingNet  # noqa: E402
 from apparel.train.attributes import (  # noqa: E402
     encode_targets,
+    steps_per_attribute,
+    train_heads,
     train_multilabel,
     train_per_attribute,
     train_progressive,
@@ -97,9 +114,14 @@ PAIRS = (("progressive", "multilabel"), ("progressive", "per_attribute"), ("prog
          ("progressive_fresh", "multilabel"), ("progressive_fresh", "per_attribute"),
          ("multilabel_trunk_steps", "multilabel"), ("progressive", "multilabel_trunk_steps"),
          ("progressive_short_alone", "progressive"), ("progressive_short_alone", "multilabel"),
-         ("progressive_short_alone", "per_attribute"))
+         ("progressive_short_alone", "per_attribute"), ("progressive_one_optimizer", "progressive"),
+         ("progressive_one_optimizer", "multilabel"), ("progressive_linear", "progressive"),
+         ("progressive_linear", "multilabel"), ("joint_branches", "progressive"), ("joint_branches", "multilabel"),
+         ("progressive_wide", "progressive"), ("progressive_wide", "multilabel"),
+         ("progressive_overlap", "progressive_short_alone"), ("progressive_overlap", "multilabel"))
 ANCHORED = ("progressive", "progressive_probe", "progressive_balanced", "progressive_features", "progressive_fresh",
-            "progressive_short_alone", "multilabel_anchored")  # weight 1.0, else 0
+            "progressive_short_alone", "multilabel_anchored", "progressive_one_optimizer", "progressive_linear",
+            "joint_branches", "progressive_wide", "progressive_overlap")  # weight 1.0, else 0
 
 
 class ProbedBranch(AttributeBranch):
@@ -119,17 +141,33 @@ class ProbedNet(ApparelNet):
                             self.spec.attention)
 
 
-def with_branches(trunk: EmbeddingNet, probe: bool, branch_init: str = "previous") -> ApparelNet:
-    """An ApparelNet with no branches yet around ``trunk``, its branches probed or plain."""
-    spec = ApparelSpec(base=trunk.spec, branch_init=branch_init)
-    return ProbedNet(spec, base=trunk) if probe else ApparelNet(spec, base=trunk)
+class LinearBranch(AttributeBranch):
+    """A linear classifier of the pooled trunk features: the multi-label head's share for one attribute."""
+
+    def __init__(self, in_channels: int, n_classes: int, width: int = 64, attention: bool = False) -> None:
+        super().__init__(in_channels, n_classes, width, attention)
+        self.features = nn.Identity()
+        self.classifier = nn.Linear(in_channels, n_classes)
+
+
+class LinearNet(ApparelNet):
+    def _new_branch(self, attribute: AttributeSpec) -> AttributeBranch:
+        return LinearBranch(FEATURE_DIMS[self.spec.base.backbone], len(attribute.classes))
+
+
+def with_branches(trunk: EmbeddingNet, probe: bool = False, branch_init: str = "previous", linear: bool = False,
+                  width: int = 64) -> ApparelNet:
+    """An ApparelNet with no branches yet around ``trunk``, its branches probed, linear or plain."""
+    spec = ApparelSpec(base=trunk.spec, branch_init=branch_init, branch_width=width)
+    return (ProbedNet if probe else LinearNet if linear else ApparelNet)(spec, base=trunk)
 
 
 def train_system(name: str, base: EmbeddingNet, specs, images, targets, anchor, seed: int):
     probe, balanced = name.endswith("probe"), name.endswith("balanced")
     weight = 1.0 if name in ANCHORED else 0.0
     # b = S/5, the default when these experiments ran; progressive_short_alone takes attributes.py's (S/25)
-    plan = schedule(ARGS.steps, seed, None if name == "progressive_short_alone" else ARGS.steps // 5,
+    short = name in ("progressive_short_alone", "progressive_overlap")
+    plan = schedule(ARGS.steps, seed, None if short else ARGS.steps // 5,
                     embedding_weight=weight, balanced_heads=balanced)
     if name == "multilabel_trunk_steps":  # N×(f + F) steps: the progressive trunk's, without its branch-alone ones
         plan = replace(plan, branch_steps=0)
@@ -137,9 +175,18 @@ def train_system(name: str, base: EmbeddingNet, specs, images, targets, anchor, 
         return train_per_attribute(base, specs, images, targets, plan, partial(with_branches, probe=probe))
     if name.startswith("multilabel"):
         return train_multilabel(base, specs, images, targets, plan, anchor if weight else None)
+    if name == "joint_branches":
+        model = with_branches(copy.deepcopy(base), branch_init="none")
+        for spec in specs:
+            model.add_branch(spec)
+        train_heads(model, specs, images, targets, len(specs) * steps_per_attribute(plan), plan, True, anchor)
+        return model
+    plan = replace(plan, one_optimizer=name == "progressive_one_optimizer",
+                   branch_parent="overlap" if name == "progressive_overlap" else "latest")
     branch_init = {"progressive_features": "features", "progressive_fresh": "none"}.get(name, "previous")
-    return train_progressive(with_branches(copy.deepcopy(base), probe, branch_init), specs, images, targets, plan,
-                             anchor if weight else None, log=lambda line: None)
+    model = with_branches(copy.deepcopy(base), probe, branch_init, linear=name == "progressive_linear",
+                          width=256 if name == "progressive_wide" else 64)
+    return train_progressive(model, specs, images, targets, plan, anchor if weight else None, log=lambda line: None)
 
 
 def recall_at_1(trunk: EmbeddingNet, setup: Setup) -> float:
@@ -151,17 +198,19 @@ def recall_at_1(trunk: EmbeddingNet, setup: Setup) -> float:
 def run_seed(setup: Setup, seed: int) -> dict:
     base, specs, images, anchor, test = setup.base, setup.specs, setup.images, setup.anchor, setup.test
     out: dict = {}
-    for rate in MISSING_RATES:
+    for rate in ARGS.missing_rates:
         targets = encode_targets(drop_labels(setup.train, setup.names, rate, seed=seed * 1000 + int(rate * 100)), specs)
-        accuracy, recall = {}, {}
+        accuracy, recall, heads = {}, {}, {}
         for name in ARGS.systems:
             torch.manual_seed(seed)
             model = train_system(name, base, specs, images, targets, anchor, seed)
             routed = model if isinstance(model, dict) else {s.name: model for s in specs}
-            accuracy[name] = round(mean_accuracy(evaluate_attributes(routed, test, specs, base.spec.image_size)), 4)
+            scores = evaluate_attributes(routed, test, specs, base.spec.image_size)
+            accuracy[name] = round(mean_accuracy(scores), 4)
+            heads[name] = {head: round(metrics["accuracy"], 4) for head, metrics in scores.items()}
             if not isinstance(model, dict):
                 recall[name] = recall_at_1(model.base, setup)
-        out[str(rate)] = {"accuracy": accuracy, "recall@1": recall}
+        out[str(rate)] = {"accuracy": accuracy, "recall@1": recall, "heads": heads}
         print(f"seed {seed} missing {rate:.0%}: " + " ".join(f"{n}={a:.3f}" for n, a in accuracy.items())
               + " | R@1 " + " ".join(f"{n}={r:.3f}" for n, r in recall.items()), flush=True)
     return out
@@ -171,7 +220,7 @@ def run_dataset(config: Config, root: Path, names: list[str]) -> dict:
     setup = prepare(config, root, names)
     per_seed = every_seed(setup, ARGS.seeds, run_seed, root.name)
     ratios: dict = {}
-    for rate in map(str, MISSING_RATES):
+    for rate in map(str, ARGS.missing_rates):
         accuracy = {name: [s[rate]["accuracy"][name] for s in per_seed] for name in per_seed[0][rate]["accuracy"]}
         for top, bottom in PAIRS:
             if top in accuracy and bottom in accuracy:
@@ -187,7 +236,7 @@ def main() -> None:
     load_at_start = load_average()
     torch.manual_seed(0)
     base = configure(load_config(environ={"APPAREL__MODEL__IMAGE_SIZE": "32"}), 100, 0, "product_id")
-    settings = {"steps_per_attribute": ARGS.steps, "missing_rates": MISSING_RATES, "seeds": ARGS.seeds,
+    settings = {"steps_per_attribute": ARGS.steps, "missing_rates": tuple(ARGS.missing_rates), "seeds": ARGS.seeds,
                 "batches": "labelled_rows", "systems": tuple(ARGS.systems)}
     key = settings_key(settings)
     work = ROOT / "runs" / "benchmarks" / ARGS.result
@@ -211,5 +260,6 @@ if __name__ == "__main__":
     parser.add_argument("--systems", type=lambda s: s.split(","), default=list(SYSTEMS))
     parser.add_argument("--result", default="attributes_recipes", help="result file (and cache folder) name")
     parser.add_argument("--datasets", type=lambda s: s.split(","), default=["synthetic", "fashion-products"])
+    parser.add_argument("--missing-rates", type=lambda s: [float(r) for r in s.split(",")], default=list(MISSING_RATES))
     ARGS = parser.parse_args()
     main()

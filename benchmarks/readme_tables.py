@@ -300,6 +300,23 @@ def trunk_steps_section() -> list[str]:
                          "progressive_short_alone_over_per_attribute"))
 
 
+def dynamics_section() -> list[str]:
+    """What separates the progressive system from the multi-label one: optimiser, branch shape, schedule."""
+    return paired_table("attributes_dynamics", "What separates progressive from multi-label: one optimiser, "
+                        "linear branches, every branch from the start, wider branches",
+                        ("progressive_over_multilabel", "progressive_one_optimizer_over_progressive",
+                         "progressive_linear_over_progressive", "joint_branches_over_progressive",
+                         "progressive_wide_over_progressive", "joint_branches_over_multilabel"))
+
+
+def branch_parent_section() -> list[str]:
+    """A new branch started from one trained on its rows, against the latest branch (the paper's rule)."""
+    return paired_table("attributes_branch_parent", "Branch parent: the latest branch, or the latest one trained "
+                        "on the new attribute's rows",
+                        ("progressive_overlap_over_progressive_short_alone", "progressive_short_alone_over_multilabel",
+                         "progressive_overlap_over_multilabel"))
+
+
 def landmarks_section() -> list[str]:
     result = load("landmarks")
     s, settings, params = result["summary"], result["settings"], result["params"]
@@ -396,7 +413,8 @@ def main() -> None:
     text = replace_summary_rows(readme.read_text())
     block = "\n".join([BEGIN, "", *unified_section(), *unlabelled_section(), *sweet_spot_section(),
                        *attributes_section(), *attribute_recipes_section(), *balanced_heads_section(),
-                       *branch_init_section(), *trunk_steps_section(), *landmarks_section(), *ingest_section(), END])
+                       *branch_init_section(), *trunk_steps_section(), *dynamics_section(),
+                       *branch_parent_section(), *landmarks_section(), *ingest_section(), END])
     if BEGIN not in text:
         raise SystemExit(f"README.md has no '{BEGIN}' marker")
     head, rest = text.split(BEGIN, 1)

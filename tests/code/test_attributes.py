@@ -8,7 +8,14 @@ from apparel.evaluation.attributes import categorical_metrics, multilabel_metric
 from apparel.losses import MaskedBinaryCrossEntropy, MaskedCrossEntropy
 from apparel.models.attributes import ApparelNet, ApparelSpec, AttributeBranch, AttributeSpec
 from apparel.models.embedding import EmbeddingSpec
-from apparel.train.attributes import AttributeSchedule, encode_targets, labelled_rows, train_heads
+from apparel.train.attributes import (
+    AttributeSchedule,
+    encode_targets,
+    joined,
+    labelled_rows,
+    parent_branch,
+    train_heads,
+)
 
 
 def test_masked_cross_entropy_ignores_missing_labels_and_their_gradients() -> None:
@@ -175,3 +182,44 @@ def test_balanced_heads_give_each_head_an_equal_share_of_every_batch() -> None:
     train_heads(unbalanced, [SPEC_A, spec_b], INDEXED_IMAGES, targets, 6, AttributeSchedule(batch_size=4), False,
                 only=unbalanced.head)
     assert not all(set(b_rows) <= set(batch) for batch in unbalanced.seen)  # drawn from every labelled row
+
+
+def test_one_optimizer_steps_only_what_each_phase_trains() -> None:
+    """AttributeSchedule.one_optimizer: every phase shares one AdamW, which holds the trunk and every branch; a
+    branch-alone phase must still leave the trunk and the other branches as they were."""
+    colour, heel = AttributeSpec("colour", ["red", "blue"]), AttributeSpec("heel", ["flat", "high", "low"])
+    model, schedule = model_with([]), AttributeSchedule(batch_size=4, one_optimizer=True)
+    images = torch.randint(0, 255, (16, 3, 32, 32), dtype=torch.uint8)
+    targets = {"colour": torch.randint(0, 2, (16,)), "heel": torch.randint(0, 3, (16,))}
+
+    optimizer = joined(None, model, model.add_branch(colour), schedule)
+    train_heads(model, [colour], images, targets, 2, schedule, True, optimizer=optimizer)
+    branch = model.add_branch(heel)
+    optimizer = joined(optimizer, model, branch, schedule)
+    before = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("branches.heel")}
+    train_heads(model, [heel], images, targets, 2, schedule, False, only=branch, optimizer=optimizer)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())  # trunk, colour branch untouched
+    trunk = next(model.base.parameters())
+    assert optimizer.state[trunk]["step"] == 2  # the trunk's moments carried over, not restarted
+    assert [group["lr"] for group in optimizer.param_groups] == [schedule.lr, schedule.base_lr, schedule.lr]
+
+
+def test_overlap_rule_starts_a_branch_from_one_trained_on_its_rows() -> None:
+    """Rows 0-3 are shoes, 4-7 bags: the bag's strap starts from colour (labels every row), not from the latest
+    branch, heel (shoes only); with every attribute on every row the rule is the paper's, the latest."""
+    colour, heel = AttributeSpec("colour", ["red", "blue"]), AttributeSpec("heel", ["flat", "high", "low"])
+    strap = AttributeSpec("strap", ["long", "none", "short"])
+    none = torch.full((4,), -1)
+    targets = {"colour": torch.tensor([0, 1, 0, 1, 0, -1, 1, 0]), "heel": torch.cat([torch.tensor([0, 1, 2, 1]), none]),
+               "strap": torch.cat([none, torch.tensor([2, 0, 1, 1])])}
+    model = model_with([colour, heel])
+    assert parent_branch(model, strap, targets) == "colour"
+    targets["heel"] = torch.tensor([0, 1, 2, 1, 0, 1, -1, 2])
+    assert parent_branch(model, strap, targets) == "heel"
+    assert parent_branch(model_with([]), strap, targets) is None
+    with torch.no_grad():  # as if trained: colour's branch no longer equals heel's, its copy
+        for parameter in model.branches["colour"].parameters():
+            parameter.add_(1.0)
+    first = model.branches["colour"].features.state_dict()
+    added = model.add_branch(strap, parent="colour").features.state_dict()
+    assert all(torch.equal(added[key], value) for key, value in first.items())

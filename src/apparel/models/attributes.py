@@ -88,13 +88,15 @@ class ApparelNet(nn.Module):
         return AttributeBranch(FEATURE_DIMS[self.spec.base.backbone], len(attribute.classes), self.spec.branch_width,
                                self.spec.attention)
 
-    def add_branch(self, attribute: AttributeSpec) -> AttributeBranch:
-        """Adds one branch, initialised from the latest branch as ``spec.branch_init`` says."""
+    def add_branch(self, attribute: AttributeSpec, parent: str | None = None) -> AttributeBranch:
+        """Adds one branch, initialised from ``parent``'s branch (default: the latest one) as
+        ``spec.branch_init`` says."""
         if attribute.name in self.branches:
             raise ValueError(f"attribute '{attribute.name}' already has a branch")
         branch = self._new_branch(attribute)
         if len(self.branches) and self.spec.branch_init != "none":
-            branch.init_from(list(self.branches.values())[-1], classifier=self.spec.branch_init == "previous")
+            source = self.branches[parent] if parent else list(self.branches.values())[-1]
+            branch.init_from(source, classifier=self.spec.branch_init == "previous")
         self.branches[attribute.name] = branch.to(next(self.base.parameters()).device)
         self.spec.attributes.append(attribute)
         return branch

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,14 @@ class AttributeSchedule:
     # Joint phases: an equal share of each batch from each head's labelled rows, so a head labelled on few
     # rows (a vertical-specific attribute with labels missing) still sees a fixed number of them per step.
     balanced_heads: bool = False
+    # One AdamW for the whole progressive schedule (each new branch joins it as a parameter group) instead of a
+    # fresh one per phase, whose restarted moments jolt the trunk at every phase.
+    one_optimizer: bool = False
+    # Which branch a new one starts from: the latest ("latest", the paper's rule), or the latest of those whose
+    # attribute labels at least half as many of the new attribute's rows as the best-overlapping one
+    # ("overlap"): a branch trained on another vertical's rows (a shoe's heel) has units that never fire on
+    # this one's (a bag's strap). Where every attribute labels every vertical the two rules agree.
+    branch_parent: Literal["latest", "overlap"] = "latest"
     seed: int = 0
     # One stream for the whole schedule: every phase (branch, fine-tune, final) draws new batches.
     rng: np.random.Generator = field(init=False, repr=False, compare=False)
@@ -149,11 +158,15 @@ def heads_optimizer(model: nn.Module, schedule: AttributeSchedule, trainable: nn
 
 def train_heads(model: nn.Module, specs: list[AttributeSpec], images: torch.Tensor, targets: dict[str, torch.Tensor],
                 steps: int, schedule: AttributeSchedule, train_base: bool, anchor: torch.Tensor | None = None,
-                only: nn.Module | None = None) -> float:
+                only: nn.Module | None = None, optimizer: torch.optim.Optimizer | None = None) -> float:
     """``steps`` masked multi-head steps. ``only`` restricts training to one module (a new branch);
-    ``anchor`` (N×D unified embeddings) adds the embedding-preservation term."""
+    ``anchor`` (N×D unified embeddings) adds the embedding-preservation term. A given ``optimizer`` (one shared
+    by every phase) steps only what this phase trains: the other parameters' gradients are dropped."""
     trainable = only or model
-    optimizer = heads_optimizer(model, schedule, trainable, train_base and only is None)
+    updated = {id(p) for p in trainable.parameters()} - (set() if train_base and only is None
+                                                          else {id(p) for p in model.base.parameters()})
+    idle = [p for p in model.parameters() if id(p) not in updated]
+    optimizer = optimizer or heads_optimizer(model, schedule, trainable, train_base and only is None)
     losses = {s.name: loss_for(s) for s in specs}
     anchor_loss = EmbeddingRegressionLoss()
     # Only what trains may update BatchNorm statistics: a frozen base or an untouched branch
@@ -178,6 +191,8 @@ def train_heads(model: nn.Module, specs: list[AttributeSpec], images: torch.Tens
             loss = loss + schedule.embedding_weight * anchor_loss(embedding, anchor[batch].to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        for parameter in idle:
+            parameter.grad = None  # AdamW skips a parameter without a gradient: no step, no decay
         optimizer.step()
         total += loss.item()
     model.eval()
@@ -187,6 +202,28 @@ def train_heads(model: nn.Module, specs: list[AttributeSpec], images: torch.Tens
 def _freeze(module: nn.Module, frozen: bool) -> None:
     for parameter in module.parameters():
         parameter.requires_grad_(not frozen)
+
+
+def parent_branch(model: ApparelNet, spec: AttributeSpec, targets: dict[str, torch.Tensor]) -> str | None:
+    """The ``overlap`` rule (see :class:`AttributeSchedule`): the latest branch whose attribute labels at least
+    half as many of ``spec``'s labelled rows as the best-overlapping branch's does; None without branches."""
+    rows = set(labelled_rows(targets, [spec]).tolist())
+    shared = {a.name: len(rows & set(labelled_rows(targets, [a]).tolist())) for a in model.spec.attributes
+              if a.name in targets}
+    if not shared:
+        return None
+    most = max(shared.values())
+    return [name for name, count in shared.items() if 2 * count >= most][-1]
+
+
+def joined(optimizer: torch.optim.Optimizer | None, model: ApparelNet, branch: nn.Module,
+           schedule: AttributeSchedule) -> torch.optim.Optimizer:
+    """The schedule's one optimizer with ``branch`` added; created on the first branch, over the trunk (unless
+    frozen) and every branch the model already has."""
+    if optimizer is None:
+        return heads_optimizer(model, schedule, model, not schedule.freeze_base)
+    optimizer.add_param_group({"params": list(branch.parameters()), "lr": schedule.lr})
+    return optimizer
 
 
 def train_progressive(model: ApparelNet, specs: list[AttributeSpec], images: torch.Tensor,
@@ -200,12 +237,17 @@ def train_progressive(model: ApparelNet, specs: list[AttributeSpec], images: tor
     runs after each branch (the stage saves a resumable model)."""
     _freeze(model.base, schedule.freeze_base)
     only_new = not tune_existing and schedule.freeze_base
+    optimizer = None
     for spec in specs:
-        branch = model.add_branch(spec)
+        parent = parent_branch(model, spec, targets) if schedule.branch_parent == "overlap" else None
+        branch = model.add_branch(spec, parent)
+        if schedule.one_optimizer:
+            optimizer = joined(optimizer, model, branch, schedule)
         so_far = [a for a in model.spec.attributes if a.name in targets] if tune_existing else [spec]
-        alone = train_heads(model, [spec], images, targets, schedule.branch_steps, schedule, False, only=branch)
+        alone = train_heads(model, [spec], images, targets, schedule.branch_steps, schedule, False, only=branch,
+                            optimizer=optimizer)
         tuned = train_heads(model, so_far, images, targets, schedule.finetune_steps, schedule,
-                            not schedule.freeze_base, anchor, only=branch if only_new else None)
+                            not schedule.freeze_base, anchor, only=branch if only_new else None, optimizer=optimizer)
         log(f"[attributes] +{spec.name}: branch loss {alone:.3f}, fine-tune loss {tuned:.3f} ({len(so_far)} heads)")
         if on_branch:
             on_branch(model)
@@ -213,7 +255,7 @@ def train_progressive(model: ApparelNet, specs: list[AttributeSpec], images: tor
     if heads and schedule.final_steps_per_head:
         only = nn.ModuleList(model.branches[s.name] for s in specs) if only_new else None
         tuned = train_heads(model, heads, images, targets, schedule.final_steps_per_head * len(heads), schedule,
-                            not schedule.freeze_base, anchor, only=only)
+                            not schedule.freeze_base, anchor, only=only, optimizer=optimizer)
         log(f"[attributes] end-to-end fine-tune of {len(heads)} heads: loss {tuned:.3f}")
     _freeze(model.base, False)
     return model
