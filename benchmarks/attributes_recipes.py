@@ -36,8 +36,8 @@
    progressive_linear,joint_branches,progressive_wide,multilabel --missing-rates 0.5,0.8 --result
    attributes_dynamics``.
 7. Branch parent. Item 6 found the progressive branches trailing most on the synthetic catalog's bag strap, whose
-   branch starts from the tops' sleeve branch, and on pattern, started from neckline (tops): a branch trained on
-   another vertical's rows has units that never fire on this one's. ``progressive_overlap`` starts each new
+   branch starts from the shoe's heel branch: a branch trained on another vertical's rows may have units that
+   never fire on this one's. ``progressive_overlap`` starts each new
    branch from the latest one whose attribute labels at least half as many of its rows as the best-overlapping
    one (``AttributeSchedule.branch_parent = "overlap"``), against ``progressive_short_alone`` (the same
    schedule, the latest branch) and ``multilabel``; run them with ``--systems progressive_short_alone,
