@@ -50,12 +50,13 @@ class AttributeSchedule:
     # rows (a vertical-specific attribute with labels missing) still sees a fixed number of them per step.
     balanced_heads: bool = False
     # One AdamW for the whole progressive schedule (each new branch joins it as a parameter group) instead of a
-    # fresh one per phase, whose restarted moments jolt the trunk at every phase.
+    # fresh one per phase, whose restarted moments jolt the trunk at every phase. Measured level
+    # (benchmarks/results/attributes_dynamics.json): off.
     one_optimizer: bool = False
     # Which branch a new one starts from: the latest ("latest", the paper's rule), or the latest of those whose
     # attribute labels at least half as many of the new attribute's rows as the best-overlapping one
-    # ("overlap"): a branch trained on another vertical's rows (a shoe's heel) has units that never fire on
-    # this one's (a bag's strap). Where every attribute labels every vertical the two rules agree.
+    # ("overlap"), lest a branch trained on another vertical's rows (a shoe's heel) pass on units silent on
+    # this one's (a bag's strap). Measured level (benchmarks/results/attributes_branch_parent.json).
     branch_parent: Literal["latest", "overlap"] = "latest"
     seed: int = 0
     # One stream for the whole schedule: every phase (branch, fine-tune, final) draws new batches.
