@@ -37,11 +37,11 @@
    attributes_dynamics``.
 7. Branch parent. Item 6 found the progressive branches trailing most on the synthetic catalog's bag strap, whose
    branch starts from the shoe's heel branch: a branch trained on another vertical's rows may have units that
-   never fire on this one's. ``progressive_overlap`` starts each new
-   branch from the latest one whose attribute labels at least half as many of its rows as the best-overlapping
-   one (``AttributeSchedule.branch_parent = "overlap"``), against ``progressive_short_alone`` (the same
-   schedule, the latest branch) and ``multilabel``; run them with ``--systems progressive_short_alone,
-   progressive_overlap,multilabel --missing-rates 0.5,0.8 --result attributes_branch_parent``.
+   never fire on this one's. ``progressive_overlap`` starts each new branch from the latest one whose attribute
+   labels at least half as many of its rows as the best-overlapping one (``AttributeSchedule.branch_parent =
+   "overlap"``), against ``progressive_short_alone`` (the same schedule, the latest branch) and ``multilabel``;
+   run them with ``--systems progressive_short_alone,progressive_overlap,multilabel --missing-rates 0.5,0.8
+   --result attributes_branch_parent``.
 ``per_attribute`` is one free model per attribute, as in attributes.py.
 
 The ``progressive`` systems here train each new branch alone for b = S/5 steps, the product's default when
@@ -165,7 +165,8 @@ def with_branches(trunk: EmbeddingNet, probe: bool = False, branch_init: str = "
 def train_system(name: str, base: EmbeddingNet, specs, images, targets, anchor, seed: int):
     probe, balanced = name.endswith("probe"), name.endswith("balanced")
     weight = 1.0 if name in ANCHORED else 0.0
-    # b = S/5, the default when these experiments ran; progressive_short_alone takes attributes.py's (S/25)
+    # b = S/5, the default when most of these experiments ran; progressive_short_alone and progressive_overlap
+    # take attributes.py's (S/25), the product's default
     short = name in ("progressive_short_alone", "progressive_overlap")
     plan = schedule(ARGS.steps, seed, None if short else ARGS.steps // 5,
                     embedding_weight=weight, balanced_heads=balanced)
@@ -179,7 +180,8 @@ def train_system(name: str, base: EmbeddingNet, specs, images, targets, anchor, 
         model = with_branches(copy.deepcopy(base), branch_init="none")
         for spec in specs:
             model.add_branch(spec)
-        train_heads(model, specs, images, targets, len(specs) * steps_per_attribute(plan), plan, True, anchor)
+        train_heads(model, specs, images, targets, len(specs) * steps_per_attribute(plan), plan, True,
+                    anchor if weight else None)
         return model
     plan = replace(plan, one_optimizer=name == "progressive_one_optimizer",
                    branch_parent="overlap" if name == "progressive_overlap" else "latest")
