@@ -317,6 +317,12 @@ def branch_parent_section() -> list[str]:
                          "progressive_overlap_over_multilabel"))
 
 
+def null_section() -> list[str]:
+    """The multi-label model against itself under another seed: the ratios the benchmark gives by chance."""
+    return paired_table("attributes_null", "The null: the multi-label model against itself under another seed",
+                        ("multilabel_reseeded_over_multilabel",))
+
+
 def landmarks_section() -> list[str]:
     result = load("landmarks")
     s, settings, params = result["summary"], result["settings"], result["params"]
@@ -414,7 +420,7 @@ def main() -> None:
     block = "\n".join([BEGIN, "", *unified_section(), *unlabelled_section(), *sweet_spot_section(),
                        *attributes_section(), *attribute_recipes_section(), *balanced_heads_section(),
                        *branch_init_section(), *trunk_steps_section(), *dynamics_section(),
-                       *branch_parent_section(), *landmarks_section(), *ingest_section(), END])
+                       *branch_parent_section(), *null_section(), *landmarks_section(), *ingest_section(), END])
     if BEGIN not in text:
         raise SystemExit(f"README.md has no '{BEGIN}' marker")
     head, rest = text.split(BEGIN, 1)
