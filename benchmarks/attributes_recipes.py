@@ -176,27 +176,26 @@ def train_system(name: str, base: EmbeddingNet, specs, images, targets, anchor, 
     if name == "multilabel_reseeded":
         seed += 1000
         torch.manual_seed(seed)
-    plan = schedule(ARGS.steps, seed, None if short else ARGS.steps // 5,
-                    embedding_weight=weight, balanced_heads=balanced)
+    anchor = anchor if weight else None
+    plan = schedule(ARGS.steps, seed, None if short else ARGS.steps // 5, embedding_weight=weight,
+                    balanced_heads=balanced, one_optimizer=name == "progressive_one_optimizer",
+                    branch_parent="overlap" if name == "progressive_overlap" else "latest")
     if name == "multilabel_trunk_steps":  # N×(f + F) steps: the progressive trunk's, without its branch-alone ones
         plan = replace(plan, branch_steps=0)
     if name.startswith("per_attribute"):
         return train_per_attribute(base, specs, images, targets, plan, partial(with_branches, probe=probe))
     if name.startswith("multilabel"):
-        return train_multilabel(base, specs, images, targets, plan, anchor if weight else None)
+        return train_multilabel(base, specs, images, targets, plan, anchor)
     if name == "joint_branches":
         model = with_branches(copy.deepcopy(base), branch_init="none")
         for spec in specs:
             model.add_branch(spec)
-        train_heads(model, specs, images, targets, len(specs) * steps_per_attribute(plan), plan, True,
-                    anchor if weight else None)
+        train_heads(model, specs, images, targets, len(specs) * steps_per_attribute(plan), plan, True, anchor)
         return model
-    plan = replace(plan, one_optimizer=name == "progressive_one_optimizer",
-                   branch_parent="overlap" if name == "progressive_overlap" else "latest")
     branch_init = {"progressive_features": "features", "progressive_fresh": "none"}.get(name, "previous")
     model = with_branches(copy.deepcopy(base), probe, branch_init, linear=name == "progressive_linear",
                           width=256 if name == "progressive_wide" else 64)
-    return train_progressive(model, specs, images, targets, plan, anchor if weight else None, log=lambda line: None)
+    return train_progressive(model, specs, images, targets, plan, anchor, log=lambda line: None)
 
 
 def recall_at_1(trunk: EmbeddingNet, setup: Setup) -> float:

@@ -164,10 +164,14 @@ def train_heads(model: nn.Module, specs: list[AttributeSpec], images: torch.Tens
     ``anchor`` (N×D unified embeddings) adds the embedding-preservation term. A given ``optimizer`` (one shared
     by every phase) steps only what this phase trains: the other parameters' gradients are dropped."""
     trainable = only or model
-    updated = {id(p) for p in trainable.parameters()} - (set() if train_base and only is None
-                                                          else {id(p) for p in model.base.parameters()})
-    idle = [p for p in model.parameters() if id(p) not in updated]
-    optimizer = optimizer or heads_optimizer(model, schedule, trainable, train_base and only is None)
+    steps_base = train_base and only is None
+    idle = []
+    if optimizer is None:
+        optimizer = heads_optimizer(model, schedule, trainable, steps_base)
+    else:  # it holds every parameter: the ones this phase does not train lose their gradients before each step
+        updated = {id(p) for p in trainable.parameters()} - (set() if steps_base
+                                                              else {id(p) for p in model.base.parameters()})
+        idle = [p for p in model.parameters() if id(p) not in updated]
     losses = {s.name: loss_for(s) for s in specs}
     anchor_loss = EmbeddingRegressionLoss()
     # Only what trains may update BatchNorm statistics: a frozen base or an untouched branch
