@@ -46,6 +46,16 @@
    and batches, the same label drops): its ratio to ``multilabel`` is what this benchmark reports when two
    systems are the same, so it shows how far below 1 a worst case over cells falls by chance. Run it with
    ``--systems multilabel,multilabel_reseeded --missing-rates 0.0,0.5,0.8 --result attributes_null``.
+9. Resolution. These recipes run at 32 px, where the trunk's last map is 1×1; the product trains at 48 px (2×2).
+   Run ``--image-size 48 --systems progressive_short_alone,multilabel --missing-rates 0.5,0.0,0.8 --result
+   attributes_resolution``.
+10. Local branches. FashionNet's local branch, trained without its landmark labels, lifted attribute accuracy by
+   reading layer2 (benchmarks/results/landmarks.json), and a shared linear head cannot look at a different place
+   per attribute. ``progressive_local`` gives every progressive branch its own heatmap pooling of layer2 (4×4 at
+   32 px; 2 heatmaps, 32 channels each) beside its pooled last-stage features; ``multilabel_local`` is the control,
+   the multi-label model with one shared pooling of as many heatmaps (8) beside its pooled features. Run
+   ``--systems progressive_short_alone,progressive_local,multilabel,multilabel_local --missing-rates 0.5,0.0,0.8
+   --result attributes_local``.
 ``per_attribute`` is one free model per attribute, as in attributes.py.
 
 The ``progressive`` systems here train each new branch alone for b = S/5 steps, the product's default when
@@ -94,7 +104,9 @@ from apparel.models.attributes import (  # noqa: E402
     AttributeSpec,
 )
 from apparel.models.embedding import FEATURE_DIMS, EmbeddingNet  # noqa: E402
+from apparel.models.landmarks import LOCAL_CHANNELS, LOCAL_STAGE, LandmarkPooling  # noqa: E402
 from apparel.train.attributes import (  # noqa: E402
+    SharedHeadNet,
     encode_targets,
     steps_per_attribute,
     train_heads,
@@ -123,10 +135,15 @@ PAIRS = (("progressive", "multilabel"), ("progressive", "per_attribute"), ("prog
          ("progressive_linear", "multilabel"), ("joint_branches", "progressive"), ("joint_branches", "multilabel"),
          ("progressive_wide", "progressive"), ("progressive_wide", "multilabel"),
          ("progressive_overlap", "progressive_short_alone"), ("progressive_overlap", "multilabel"),
-         ("multilabel_reseeded", "multilabel"))
+         ("multilabel_reseeded", "multilabel"), ("progressive_local", "multilabel"),
+         ("progressive_local", "progressive_short_alone"), ("multilabel_local", "multilabel"),
+         ("progressive_local", "multilabel_local"))
 ANCHORED = ("progressive", "progressive_probe", "progressive_balanced", "progressive_features", "progressive_fresh",
             "progressive_short_alone", "multilabel_anchored", "progressive_one_optimizer", "progressive_linear",
-            "joint_branches", "progressive_wide", "progressive_overlap")  # weight 1.0, else 0
+            "joint_branches", "progressive_wide", "progressive_overlap", "progressive_local")  # weight 1.0, else 0
+
+
+LOCAL_MAPS, LOCAL_WIDTH = 2, 32  # a local branch's heatmaps and the channels pooled under each
 
 
 class ProbedBranch(AttributeBranch):
@@ -146,6 +163,49 @@ class ProbedNet(ApparelNet):
                             self.spec.attention)
 
 
+class LocalBranch(AttributeBranch):
+    """A branch that also pools the mid-level map (layer2: 4×4 at 32 px) where its own learned heatmaps point,
+    FashionNet's local branch without landmark labels, one per attribute: its classifier reads both."""
+
+    def __init__(self, in_channels: int, n_classes: int, width: int = 64, attention: bool = False) -> None:
+        super().__init__(in_channels, n_classes, width, attention)
+        self.local = LandmarkPooling(LOCAL_CHANNELS["resnet18"], LOCAL_MAPS, LOCAL_WIDTH)
+        self.classifier = nn.Linear(width + self.local.out_dim, n_classes)
+
+    def forward(self, feature_map: torch.Tensor, middle: torch.Tensor) -> torch.Tensor:
+        local, _ = self.local(middle)
+        return self.classifier(torch.cat([self.features(feature_map).mean(dim=(2, 3)), local], dim=1))
+
+
+class LocalNet(ApparelNet):
+    def _new_branch(self, attribute: AttributeSpec) -> AttributeBranch:
+        return LocalBranch(FEATURE_DIMS[self.spec.base.backbone], len(attribute.classes), self.spec.branch_width)
+
+    def forward_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        middle = self.base.trunk[:LOCAL_STAGE](images)
+        feature_map = self.base.trunk[LOCAL_STAGE:](middle)
+        return self.base.embed_features(feature_map), {n: b(feature_map, middle) for n, b in self.branches.items()}
+
+
+class SharedLocalHeadNet(SharedHeadNet):
+    """The multi-label model with one shared local pooling (as many maps as a branch's, times the attributes,
+    capped at the landmark model's 8) beside its pooled trunk features: the control for ``LocalNet``."""
+
+    def __init__(self, base: EmbeddingNet, specs: list[AttributeSpec]) -> None:
+        super().__init__(base, specs)
+        self.local = LandmarkPooling(LOCAL_CHANNELS["resnet18"], min(8, LOCAL_MAPS * len(specs)), LOCAL_WIDTH)
+        self.head = nn.Linear(FEATURE_DIMS[base.spec.backbone] + self.local.out_dim, self.head.out_features)
+
+    def forward_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        middle = self.base.trunk[:LOCAL_STAGE](images)
+        feature_map = self.base.trunk[LOCAL_STAGE:](middle)
+        local, _ = self.local(middle)
+        logits = self.head(torch.cat([feature_map.mean(dim=(2, 3)), local], dim=1))
+        sizes = [len(s.classes) for s in self.specs]
+        return self.base.embed_features(feature_map), dict(zip([s.name for s in self.specs],
+                                                                logits.split(sizes, 1), strict=True))
+
+
 class LinearBranch(AttributeBranch):
     """A linear classifier of the pooled trunk features: the multi-label head's share for one attribute."""
 
@@ -161,10 +221,10 @@ class LinearNet(ApparelNet):
 
 
 def with_branches(trunk: EmbeddingNet, probe: bool = False, branch_init: str = "previous", linear: bool = False,
-                  width: int = 64) -> ApparelNet:
-    """An ApparelNet with no branches yet around ``trunk``, its branches probed, linear or plain."""
+                  width: int = 64, local: bool = False) -> ApparelNet:
+    """An ApparelNet with no branches yet around ``trunk``, its branches probed, linear, local or plain."""
     spec = ApparelSpec(base=trunk.spec, branch_init=branch_init, branch_width=width)
-    return (ProbedNet if probe else LinearNet if linear else ApparelNet)(spec, base=trunk)
+    return (ProbedNet if probe else LinearNet if linear else LocalNet if local else ApparelNet)(spec, base=trunk)
 
 
 def train_system(name: str, base: EmbeddingNet, specs, images, targets, anchor, seed: int):
@@ -172,7 +232,7 @@ def train_system(name: str, base: EmbeddingNet, specs, images, targets, anchor, 
     weight = 1.0 if name in ANCHORED else 0.0
     # b = S/5, the default when most of these experiments ran; progressive_short_alone and progressive_overlap
     # take attributes.py's (S/25), the product's default
-    short = name in ("progressive_short_alone", "progressive_overlap")
+    short = name in ("progressive_short_alone", "progressive_overlap", "progressive_local")
     if name == "multilabel_reseeded":
         seed += 1000
         torch.manual_seed(seed)
@@ -184,6 +244,10 @@ def train_system(name: str, base: EmbeddingNet, specs, images, targets, anchor, 
         plan = replace(plan, branch_steps=0)
     if name.startswith("per_attribute"):
         return train_per_attribute(base, specs, images, targets, plan, partial(with_branches, probe=probe))
+    if name == "multilabel_local":
+        model = SharedLocalHeadNet(copy.deepcopy(base), specs)
+        train_heads(model, specs, images, targets, len(specs) * steps_per_attribute(plan), plan, True, anchor)
+        return model
     if name.startswith("multilabel"):
         return train_multilabel(base, specs, images, targets, plan, anchor)
     if name == "joint_branches":
@@ -194,7 +258,7 @@ def train_system(name: str, base: EmbeddingNet, specs, images, targets, anchor, 
         return model
     branch_init = {"progressive_features": "features", "progressive_fresh": "none"}.get(name, "previous")
     model = with_branches(copy.deepcopy(base), probe, branch_init, linear=name == "progressive_linear",
-                          width=256 if name == "progressive_wide" else 64)
+                          width=256 if name == "progressive_wide" else 64, local=name == "progressive_local")
     return train_progressive(model, specs, images, targets, plan, anchor, log=lambda line: None)
 
 
@@ -244,9 +308,11 @@ def main() -> None:
     torch.set_num_threads(ARGS.threads)
     load_at_start = load_average()
     torch.manual_seed(0)
-    base = configure(load_config(environ={"APPAREL__MODEL__IMAGE_SIZE": "32"}), 100, 0, "product_id")
+    base = configure(load_config(environ={"APPAREL__MODEL__IMAGE_SIZE": str(ARGS.image_size)}), 100, 0, "product_id")
     settings = {"steps_per_attribute": ARGS.steps, "missing_rates": tuple(ARGS.missing_rates), "seeds": ARGS.seeds,
                 "batches": "labelled_rows", "systems": tuple(ARGS.systems)}
+    if ARGS.image_size != 32:  # the key of the runs before the option existed, all at 32 px, stays as it was
+        settings["image_size"] = ARGS.image_size
     key = settings_key(settings)
     work = ROOT / "runs" / "benchmarks" / ARGS.result
     caches = {name: work / f"{name}-{key}.json" for name in ("synthetic", "fashion-products")}
@@ -266,6 +332,7 @@ if __name__ == "__main__":
     parser.add_argument("--steps", type=int, default=50, help="steps per attribute")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--systems", type=lambda s: s.split(","), default=list(SYSTEMS))
     parser.add_argument("--result", default="attributes_recipes", help="result file (and cache folder) name")
     parser.add_argument("--datasets", type=lambda s: s.split(","), default=["synthetic", "fashion-products"])

@@ -264,8 +264,9 @@ def paired_table(file: str, title: str, columns: tuple[str, ...]) -> list[str]:
     result = load(file)
     settings = result["settings"]
     out = [f"#### {title} (`{file}.json`)", "",
-           f"`benchmarks/attributes_recipes.py --result {file}`, {settings['seeds']} seeds, same budgets and "
-           "pairing as above. Mean test attribute accuracy ratios [95 % CI].", "",
+           f"`benchmarks/attributes_recipes.py --result {file}`, {settings['seeds']} seeds, "
+           f"{settings.get('image_size', 32)} px, same budgets and pairing as above. Mean test attribute accuracy "
+           "ratios [95 % CI].", "",
            "| dataset | missing | " + " | ".join(c.replace("_over_", " / ").replace("_", " ") for c in columns) + " |",
            "|---|---|" + "---|" * len(columns)]
     for name, data in result["datasets"].items():
@@ -321,6 +322,19 @@ def null_section() -> list[str]:
     """The multi-label model against itself under another seed: the ratios the benchmark gives by chance."""
     return paired_table("attributes_null", "The null: the multi-label model against itself under another seed",
                         ("multilabel_reseeded_over_multilabel",))
+
+
+def resolution_section() -> list[str]:
+    """The product's schedule against the multi-label model at the product's own input size."""
+    return paired_table("attributes_resolution", "Resolution: progressive against multi-label at the product's 48 px",
+                        ("progressive_short_alone_over_multilabel",))
+
+
+def local_section() -> list[str]:
+    """Branches that also pool the mid-level map where their own heatmaps point, and the multi-label control."""
+    return paired_table("attributes_local", "Local branches: each branch pools layer2 where its own heatmaps point",
+                        ("progressive_local_over_multilabel", "progressive_local_over_progressive_short_alone",
+                         "multilabel_local_over_multilabel", "progressive_local_over_multilabel_local"))
 
 
 def landmarks_section() -> list[str]:
@@ -420,7 +434,8 @@ def main() -> None:
     block = "\n".join([BEGIN, "", *unified_section(), *unlabelled_section(), *sweet_spot_section(),
                        *attributes_section(), *attribute_recipes_section(), *balanced_heads_section(),
                        *branch_init_section(), *trunk_steps_section(), *dynamics_section(),
-                       *branch_parent_section(), *null_section(), *landmarks_section(), *ingest_section(), END])
+                       *branch_parent_section(), *null_section(), *resolution_section(), *local_section(),
+                       *landmarks_section(), *ingest_section(), END])
     if BEGIN not in text:
         raise SystemExit(f"README.md has no '{BEGIN}' marker")
     head, rest = text.split(BEGIN, 1)
