@@ -14,6 +14,9 @@ b = 2 and f = 5; batches of 32):
   * progressive, head i of N: b + f×(N - i + 1) + N×F steps (the trunk: N×(f + F));
   * per-attribute: b + f + F = S steps each, on its own copy of the trunk;
   * multi-label: one shared linear head over all attributes, N×S steps, every attribute in every step.
+Every branch, progressive and per-attribute, is the product's (``train.attribute_local_maps`` heatmaps pooling
+the trunk's layer2 map beside its last one, ``apparel.models.attributes``); the multi-label head reads the
+pooled last map, as one shared linear layer.
 Every phase of every system draws its batches from the training rows labelled for at least one of the heads it
 trains (``apparel.train.attributes.labelled_rows``, the product's rule; ``batches: labelled_rows`` in the
 settings): at 80 % missing a branch trained alone sees only rows with its own label.
@@ -60,7 +63,7 @@ from apparel.config import Config, load_config  # noqa: E402
 from apparel.data.dataset import load_images, normalize  # noqa: E402
 from apparel.data.manifest import Dataset  # noqa: E402
 from apparel.evaluation.attributes import evaluate_attributes  # noqa: E402
-from apparel.models.attributes import from_embedding  # noqa: E402
+from apparel.models.attributes import ApparelNet, from_embedding  # noqa: E402
 from apparel.models.embedding import EmbeddingNet, count_parameters  # noqa: E402
 from apparel.stages.data import generate_stage, ingest_stage  # noqa: E402
 from apparel.train.attributes import (  # noqa: E402
@@ -74,6 +77,7 @@ from apparel.train.attributes import (  # noqa: E402
 from apparel.train.loop import embed  # noqa: E402
 
 MISSING_RATES = (0.0, 0.5, 0.8)
+LOCAL_MAPS = load_config(environ={}).train.attribute_local_maps  # the product's branches, here and per attribute
 DATASETS = ("synthetic", "fashion-products")
 WORK = ROOT / "runs" / "benchmarks" / "attributes"
 
@@ -142,6 +146,11 @@ def schedule(steps: int, seed: int, branch_steps: int | None = None, **options) 
                              final_steps_per_head=steps - branch - steps // 10, batch_size=32, seed=seed, **options)
 
 
+def with_branches(trunk: EmbeddingNet, attention: bool = False) -> ApparelNet:
+    """No branches yet around ``trunk``; every branch added will be the product's."""
+    return from_embedding(trunk, attention=attention, local_maps=LOCAL_MAPS)
+
+
 def run_seed(setup: Setup, seed: int) -> dict:
     """Every system at every missing rate for one seed: {rate: {system: {attribute: metrics}}}."""
     base, specs, images, anchor, train, test = (setup.base, setup.specs, setup.images, setup.anchor, setup.train,
@@ -151,13 +160,13 @@ def run_seed(setup: Setup, seed: int) -> dict:
     for rate in MISSING_RATES:
         targets = encode_targets(drop_labels(train, setup.names, rate, seed=seed * 1000 + int(rate * 100)), specs)
         torch.manual_seed(seed)
-        systems = {"progressive": train_progressive(from_embedding(copy.deepcopy(base)), specs, images, targets,
+        systems = {"progressive": train_progressive(with_branches(copy.deepcopy(base)), specs, images, targets,
                                                     plan, anchor, log=lambda line: None)}
         if ARGS.attention:
             systems["progressive_attention"] = train_progressive(
-                from_embedding(copy.deepcopy(base), attention=True), specs, images, targets, plan, anchor,
+                with_branches(copy.deepcopy(base), attention=True), specs, images, targets, plan, anchor,
                 log=lambda line: None)
-        per_attribute = train_per_attribute(base, specs, images, targets, plan)
+        per_attribute = train_per_attribute(base, specs, images, targets, plan, with_branches)
         multilabel = train_multilabel(base, specs, images, targets, plan)
         routed = {name: {s.name: model for s in specs} for name, model in systems.items()}
         routed |= {"per_attribute": per_attribute, "multilabel": {s.name: multilabel for s in specs}}
@@ -271,7 +280,7 @@ def main() -> None:
     settings = {"steps_per_attribute": ARGS.steps, "image_size": ARGS.image_size, "missing_rates": MISSING_RATES,
                 "seeds": ARGS.seeds, "base_steps_per_vertical": ARGS.base_steps, "attention": ARGS.attention,
                 "synthetic_products_per_vertical": ARGS.products, "batches": "labelled_rows",
-                "branch_alone_steps": schedule(ARGS.steps, seed=0).branch_steps}
+                "branch_alone_steps": schedule(ARGS.steps, seed=0).branch_steps, "local_maps": LOCAL_MAPS}
     key = settings_key(settings)
     # One file per finished dataset, so the datasets can run in separate processes at once (--datasets)
     # and the result always holds every dataset finished under these settings.

@@ -55,7 +55,9 @@
    32 px; 2 heatmaps, 32 channels each) beside its pooled last-stage features; ``multilabel_local`` is the control,
    the multi-label model with one shared pooling of as many heatmaps (8) beside its pooled features. Run
    ``--systems progressive_short_alone,progressive_local,multilabel,multilabel_local --missing-rates 0.5,0.0,0.8
-   --result attributes_local``.
+   --result attributes_local``. ``attributes_local.json`` came from this script's own copy of
+   the branch, before ``ApparelSpec.local_maps`` took it into the library: the same layers, initialised in
+   another order.
 ``per_attribute`` is one free model per attribute, as in attributes.py.
 
 The ``progressive`` systems here train each new branch alone for b = S/5 steps, the product's default when
@@ -98,13 +100,14 @@ from apparel.evaluation.attributes import evaluate_attributes  # noqa: E402
 from apparel.evaluation.embeddings import evaluate_models  # noqa: E402
 from apparel.evaluation.retrieval import query_weighted  # noqa: E402
 from apparel.models.attributes import (  # noqa: E402
+    LOCAL_WIDTH,
     ApparelNet,
     ApparelSpec,
     AttributeBranch,
     AttributeSpec,
 )
-from apparel.models.embedding import FEATURE_DIMS, EmbeddingNet  # noqa: E402
-from apparel.models.landmarks import LOCAL_CHANNELS, LOCAL_STAGE, LandmarkPooling  # noqa: E402
+from apparel.models.embedding import FEATURE_DIMS, MIDDLE_CHANNELS, EmbeddingNet  # noqa: E402
+from apparel.models.pooling import HeatmapPooling  # noqa: E402
 from apparel.train.attributes import (  # noqa: E402
     SharedHeadNet,
     encode_targets,
@@ -143,7 +146,7 @@ ANCHORED = ("progressive", "progressive_probe", "progressive_balanced", "progres
             "joint_branches", "progressive_wide", "progressive_overlap", "progressive_local")  # weight 1.0, else 0
 
 
-LOCAL_MAPS, LOCAL_WIDTH = 2, 32  # a local branch's heatmaps and the channels pooled under each
+LOCAL_MAPS = 2  # heatmaps per local branch (``ApparelSpec.local_maps``)
 
 
 class ProbedBranch(AttributeBranch):
@@ -163,42 +166,17 @@ class ProbedNet(ApparelNet):
                             self.spec.attention)
 
 
-class LocalBranch(AttributeBranch):
-    """A branch that also pools the mid-level map (layer2: 4×4 at 32 px) where its own learned heatmaps point,
-    FashionNet's local branch without landmark labels, one per attribute: its classifier reads both."""
-
-    def __init__(self, in_channels: int, n_classes: int, width: int = 64, attention: bool = False) -> None:
-        super().__init__(in_channels, n_classes, width, attention)
-        self.local = LandmarkPooling(LOCAL_CHANNELS["resnet18"], LOCAL_MAPS, LOCAL_WIDTH)
-        self.classifier = nn.Linear(width + self.local.out_dim, n_classes)
-
-    def forward(self, feature_map: torch.Tensor, middle: torch.Tensor) -> torch.Tensor:
-        local, _ = self.local(middle)
-        return self.classifier(torch.cat([self.features(feature_map).mean(dim=(2, 3)), local], dim=1))
-
-
-class LocalNet(ApparelNet):
-    def _new_branch(self, attribute: AttributeSpec) -> AttributeBranch:
-        return LocalBranch(FEATURE_DIMS[self.spec.base.backbone], len(attribute.classes), self.spec.branch_width)
-
-    def forward_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        middle = self.base.trunk[:LOCAL_STAGE](images)
-        feature_map = self.base.trunk[LOCAL_STAGE:](middle)
-        return self.base.embed_features(feature_map), {n: b(feature_map, middle) for n, b in self.branches.items()}
-
-
 class SharedLocalHeadNet(SharedHeadNet):
     """The multi-label model with one shared local pooling (as many maps as a branch's, times the attributes,
-    capped at the landmark model's 8) beside its pooled trunk features: the control for ``LocalNet``."""
+    capped at the landmark model's 8) beside its pooled trunk features: the control for the local branches."""
 
     def __init__(self, base: EmbeddingNet, specs: list[AttributeSpec]) -> None:
         super().__init__(base, specs)
-        self.local = LandmarkPooling(LOCAL_CHANNELS["resnet18"], min(8, LOCAL_MAPS * len(specs)), LOCAL_WIDTH)
+        self.local = HeatmapPooling(MIDDLE_CHANNELS["resnet18"], min(8, LOCAL_MAPS * len(specs)), LOCAL_WIDTH)
         self.head = nn.Linear(FEATURE_DIMS[base.spec.backbone] + self.local.out_dim, self.head.out_features)
 
     def forward_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        middle = self.base.trunk[:LOCAL_STAGE](images)
-        feature_map = self.base.trunk[LOCAL_STAGE:](middle)
+        middle, feature_map = self.base.feature_maps(images)
         local, _ = self.local(middle)
         logits = self.head(torch.cat([feature_map.mean(dim=(2, 3)), local], dim=1))
         sizes = [len(s.classes) for s in self.specs]
@@ -223,8 +201,9 @@ class LinearNet(ApparelNet):
 def with_branches(trunk: EmbeddingNet, probe: bool = False, branch_init: str = "previous", linear: bool = False,
                   width: int = 64, local: bool = False) -> ApparelNet:
     """An ApparelNet with no branches yet around ``trunk``, its branches probed, linear, local or plain."""
-    spec = ApparelSpec(base=trunk.spec, branch_init=branch_init, branch_width=width)
-    return (ProbedNet if probe else LinearNet if linear else LocalNet if local else ApparelNet)(spec, base=trunk)
+    spec = ApparelSpec(base=trunk.spec, branch_init=branch_init, branch_width=width,
+                       local_maps=LOCAL_MAPS if local else 0)
+    return (ProbedNet if probe else LinearNet if linear else ApparelNet)(spec, base=trunk)
 
 
 def train_system(name: str, base: EmbeddingNet, specs, images, targets, anchor, seed: int):

@@ -108,6 +108,8 @@ class TrainConfig(Section):
     freeze_base: bool = Field(False, description="Keep the unified trunk fixed while adding branches.")
     attribute_width: int = Field(64, description="Channels of each attribute branch.")
     attribute_attention: bool = Field(False, description="Channel-wise attention inside each branch.")
+    attribute_local_maps: int = Field(2, ge=0, description="Heatmaps under which each attribute branch pools the "
+                                      "trunk's middle map, beside the last map (0: none).")
     attribute_lr: float = Field(2e-3, description="Learning rate of the attribute branches.")
     attribute_base_lr: float = Field(2e-4, description="Learning rate of the trunk when attributes fine-tune it.")
     attribute_embedding_weight: float = Field(1.0, description="Weight of the L2 pull of the embedding towards "

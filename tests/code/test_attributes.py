@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -6,7 +8,7 @@ import torch
 from apparel.data.dataset import normalize
 from apparel.evaluation.attributes import categorical_metrics, multilabel_metrics
 from apparel.losses import MaskedBinaryCrossEntropy, MaskedCrossEntropy
-from apparel.models.attributes import ApparelNet, ApparelSpec, AttributeBranch, AttributeSpec
+from apparel.models.attributes import LOCAL_WIDTH, ApparelNet, ApparelSpec, AttributeBranch, AttributeSpec
 from apparel.models.embedding import EmbeddingSpec
 from apparel.train.attributes import (
     AttributeSchedule,
@@ -59,8 +61,8 @@ def test_branch_init_copies_what_the_spec_says() -> None:
     assert copied == {"previous": (True, True), "features": (True, False), "none": (False, False)}
 
 
-def model_with(attrs: list[AttributeSpec]) -> ApparelNet:
-    model = ApparelNet(ApparelSpec(EmbeddingSpec(embedding_dim=8, image_size=32)))
+def model_with(attrs: list[AttributeSpec], local_maps: int = 0) -> ApparelNet:
+    model = ApparelNet(ApparelSpec(EmbeddingSpec(embedding_dim=8, image_size=32), local_maps=local_maps))
     for attribute in attrs:
         model.add_branch(attribute)
     return model.eval()
@@ -82,13 +84,43 @@ def test_one_forward_pass_returns_the_embedding_and_every_head() -> None:
         model.add_branch(AttributeSpec("colour", ["x", "y"]))
 
 
-def test_save_and_load_round_trip(tmp_path) -> None:
-    model = model_with([AttributeSpec("colour", ["red", "blue"])])
+@pytest.mark.parametrize("local_maps", [0, 2])
+def test_save_and_load_round_trip(tmp_path, local_maps: int) -> None:
+    model = model_with([AttributeSpec("colour", ["red", "blue"])], local_maps)
     model.save(tmp_path)
     loaded = ApparelNet.load(tmp_path)
+    assert loaded.spec.local_maps == local_maps
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert all(torch.equal(model(x)[k], loaded(x)[k]) for k in ("embedding", "colour"))
+
+
+def test_a_model_saved_before_local_branches_loads_without_them(tmp_path) -> None:
+    model = model_with([AttributeSpec("colour", ["red", "blue"])])
+    model.save(tmp_path)
+    spec = json.loads((tmp_path / "spec.json").read_text())
+    del spec["apparel"]["local_maps"]
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    assert ApparelNet.load(tmp_path).spec.local_maps == 0
+
+
+def test_local_branches_pool_the_middle_map_under_their_own_heatmaps() -> None:
+    torch.manual_seed(0)
+    model = model_with([AttributeSpec("sleeve", ["short", "long"]), AttributeSpec("strap", ["none", "long"])], 2)
+    sleeve, strap = model.branches["sleeve"], model.branches["strap"]
+    assert sleeve.local is not None and sleeve.local is not strap.local
+    assert sleeve.classifier.in_features == 64 + 2 * LOCAL_WIDTH  # the last map's features, then the local ones
+    stem_calls = []
+    model.base.trunk[0].register_forward_hook(lambda *_: stem_calls.append(1))
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        out = model(x)
+        assert len(stem_calls) == 1  # the trunk still runs once for the embedding and every head
+        assert torch.equal(out["embedding"], model.base(x))  # the embedding is the embedding model's
+        before = out["sleeve"]
+        sleeve.local.heatmaps[-1].weight[0].mul_(-3.0)  # move where the sleeve's first heatmap looks
+        assert not torch.equal(model(x)["sleeve"], before)
+        assert torch.equal(model(x)["strap"], out["strap"])  # the strap branch has heatmaps of its own
 
 
 def test_targets_encode_missing_as_minus_one() -> None:

@@ -8,7 +8,8 @@ from PIL import Image
 from apparel.losses.landmarks import MaskedLandmarkLoss
 from apparel.models.attributes import AttributeSpec
 from apparel.models.embedding import EmbeddingNet, EmbeddingSpec
-from apparel.models.landmarks import LandmarkAttributeNet, soft_argmax
+from apparel.models.landmarks import LandmarkAttributeNet
+from apparel.models.pooling import soft_argmax
 from apparel.train.attributes import AttributeSchedule
 from apparel.train.landmarks import (
     encode_landmarks,

@@ -14,15 +14,16 @@ from apparel.models.attributes import ApparelNet, ApparelSpec, AttributeSpec
 from apparel.models.embedding import EmbeddingSpec
 
 
-def model(attention: bool = True) -> ApparelNet:
+def model(attention: bool = True, local_maps: int = 0) -> ApparelNet:
     torch.manual_seed(0)
     attributes = [AttributeSpec("colour", ["red", "blue", "green"]), AttributeSpec("tags", ["a", "b"], "multilabel")]
-    return ApparelNet(ApparelSpec(EmbeddingSpec("resnet18", 16, 32), attributes, attention=attention)).eval()
+    spec = ApparelSpec(EmbeddingSpec("resnet18", 16, 32), attributes, attention=attention, local_maps=local_maps)
+    return ApparelNet(spec).eval()
 
 
-@pytest.mark.parametrize("attention", [False, True])
-def test_frozen_runtime_equals_eager_at_every_batch_size(attention: bool) -> None:
-    net = model(attention)
+@pytest.mark.parametrize(("attention", "local_maps"), [(False, 0), (True, 0), (False, 2)])
+def test_frozen_runtime_equals_eager_at_every_batch_size(attention: bool, local_maps: int) -> None:
+    net = model(attention, local_maps)
     eager, frozen = InferenceRuntime(net), InferenceRuntime(net, frozen=True)
     assert isinstance(frozen.network, torch.jit.ScriptModule)
     rng = np.random.default_rng(0)

@@ -3,7 +3,9 @@
 An :class:`ApparelNet` is the embedding network plus one small branch per attribute, all fed by the
 same trunk feature map, so a single forward pass yields the embedding and every attribute.
 Branches are added one at a time; a new branch starts from the previous one's weights wherever the
-shapes agree (``ApparelSpec.branch_init``: the paper's rule; or its features only, or nothing).
+shapes agree (``ApparelSpec.branch_init``: the paper's rule; or its features only, or nothing). With
+``ApparelSpec.local_maps`` each branch also pools the trunk's middle map where its own heatmaps point, so that
+each attribute looks at its own part of the garment (a bag's strap, a sleeve's end) as well as the whole.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from typing import Literal
 import torch
 from torch import nn
 
-from apparel.models.embedding import FEATURE_DIMS, EmbeddingNet, EmbeddingSpec
+from apparel.models.embedding import FEATURE_DIMS, MIDDLE_CHANNELS, EmbeddingNet, EmbeddingSpec
+from apparel.models.pooling import HeatmapPooling
+
+LOCAL_WIDTH = 32  # channels pooled under each of a branch's heatmaps
 
 
 @dataclass
@@ -39,19 +44,26 @@ class ChannelAttention(nn.Module):
 
 
 class AttributeBranch(nn.Module):
-    """1×1 reduce → 3×3 conv → (attention) → pool → classifier: small next to the trunk."""
+    """1×1 reduce → 3×3 conv → (attention) → pool → classifier: small next to the trunk. With ``local_maps``
+    (and ``middle_channels``, the trunk's middle map's) the classifier also reads that map pooled under the
+    branch's own heatmaps."""
 
-    def __init__(self, in_channels: int, n_classes: int, width: int = 64, attention: bool = False) -> None:
+    def __init__(self, in_channels: int, n_classes: int, width: int = 64, attention: bool = False,
+                 local_maps: int = 0, middle_channels: int = 0) -> None:
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
             nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
             ChannelAttention(width) if attention else nn.Identity(),
         )
-        self.classifier = nn.Linear(width, n_classes)
+        self.local = HeatmapPooling(middle_channels, local_maps, LOCAL_WIDTH) if local_maps else None
+        self.classifier = nn.Linear(width + (self.local.out_dim if self.local else 0), n_classes)
 
-    def forward(self, feature_map: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(feature_map).mean(dim=(2, 3)))
+    def forward(self, feature_map: torch.Tensor, middle: torch.Tensor | None = None) -> torch.Tensor:
+        pooled = self.features(feature_map).mean(dim=(2, 3))
+        if self.local is not None:
+            pooled = torch.cat([pooled, self.local(middle)[0]], dim=1)
+        return self.classifier(pooled)
 
     def init_from(self, previous: AttributeBranch, classifier: bool = True) -> int:
         """Copies every tensor whose shape matches (the classifier's only with ``classifier``); returns how
@@ -73,6 +85,9 @@ class ApparelSpec:
     # rule), only the feature layers ("features": the classifier of another attribute's classes is no start
     # for this one's), or nothing ("none").
     branch_init: Literal["previous", "features", "none"] = "previous"
+    # Heatmaps each branch pools the trunk's middle map under (0: none, the branch reads the last map only;
+    # models saved before the option load as 0).
+    local_maps: int = 0
 
 
 class ApparelNet(nn.Module):
@@ -85,8 +100,9 @@ class ApparelNet(nn.Module):
             self.branches[attribute.name] = self._new_branch(attribute)
 
     def _new_branch(self, attribute: AttributeSpec) -> AttributeBranch:
-        return AttributeBranch(FEATURE_DIMS[self.spec.base.backbone], len(attribute.classes), self.spec.branch_width,
-                               self.spec.attention)
+        backbone = self.spec.base.backbone
+        return AttributeBranch(FEATURE_DIMS[backbone], len(attribute.classes), self.spec.branch_width,
+                               self.spec.attention, self.spec.local_maps, MIDDLE_CHANNELS[backbone])
 
     def add_branch(self, attribute: AttributeSpec, parent: str | None = None) -> AttributeBranch:
         """Adds one branch, initialised from ``parent``'s branch (default: the latest one) as
@@ -102,8 +118,11 @@ class ApparelNet(nn.Module):
         return branch
 
     def forward_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        feature_map = self.base.feature_map(images)
-        return self.base.embed_features(feature_map), {n: b(feature_map) for n, b in self.branches.items()}
+        if not self.spec.local_maps:
+            feature_map = self.base.feature_map(images)
+            return self.base.embed_features(feature_map), {n: b(feature_map) for n, b in self.branches.items()}
+        middle, feature_map = self.base.feature_maps(images)
+        return self.base.embed_features(feature_map), {n: b(feature_map, middle) for n, b in self.branches.items()}
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """One pass: ``embedding`` plus each attribute's probabilities (softmax or sigmoid)."""
@@ -129,6 +148,8 @@ class ApparelNet(nn.Module):
         return model.eval()
 
 
-def from_embedding(base: EmbeddingNet, branch_width: int = 64, attention: bool = False) -> ApparelNet:
+def from_embedding(base: EmbeddingNet, branch_width: int = 64, attention: bool = False, local_maps: int = 0
+                   ) -> ApparelNet:
     """An ApparelNet with no branches yet around a trained embedding model."""
-    return ApparelNet(ApparelSpec(base=base.spec, branch_width=branch_width, attention=attention), base=base)
+    spec = ApparelSpec(base=base.spec, branch_width=branch_width, attention=attention, local_maps=local_maps)
+    return ApparelNet(spec, base=base)

@@ -12,6 +12,11 @@ from torch import nn
 from torch.nn import functional as F
 
 FEATURE_DIMS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048}
+# trunk[:6] ends after layer2 (stride 8): 4×4 at 32 px, 6×6 at 48, 8×8 at 64, where the last stage (stride 32)
+# leaves 1×1 or 2×2, too coarse for any location. layer2 still places a collar apart from a hem, and its
+# features (receptive field ~100 px) already see the garment's parts.
+MIDDLE_STAGE = 6
+MIDDLE_CHANNELS = {"resnet18": 128, "resnet34": 128, "resnet50": 512}
 
 
 @dataclass
@@ -52,6 +57,11 @@ class EmbeddingNet(nn.Module):
 
     def feature_map(self, images: torch.Tensor) -> torch.Tensor:
         return self.trunk(images)
+
+    def feature_maps(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the middle stage's map, the last one's) from one trunk pass, for branches that read both."""
+        middle = self.trunk[:MIDDLE_STAGE](images)
+        return middle, self.trunk[MIDDLE_STAGE:](middle)
 
     def embed_features(self, feature_map: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.head(feature_map.mean(dim=(2, 3))), dim=1)

@@ -45,7 +45,8 @@ def attributes_stage(config: Config, dataset_root: Path, unified_dir: Path, out_
     specs = attribute_specs(dataset, attributes or dataset.info.attributes)
     partial, final = out_dir / "partial", out_dir / "model"
     unified = EmbeddingNet.load(unified_dir).to(device)
-    model = from_embedding(unified, config.train.attribute_width, config.train.attribute_attention)
+    model = from_embedding(unified, config.train.attribute_width, config.train.attribute_attention,
+                           config.train.attribute_local_maps)
     if (partial / "spec.json").is_file():
         model = ApparelNet.load(partial)
         print(f"[attributes] resuming with branches: {', '.join(model.branches)}")
