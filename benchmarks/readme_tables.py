@@ -194,8 +194,9 @@ def attributes_section() -> list[str]:
                if settings.get("batches") == "labelled_rows" else "batches drawn from every training row")
     out += [f"{settings['seeds']} seeds, {settings['steps_per_attribute']} steps per attribute (N×S optimiser steps "
             f"per system; how many each head sees is in the script's docstring), {batches}, trunk "
-            f"{settings['base_steps_per_vertical']} steps per vertical, {settings['image_size']} px "
-            "(`attributes.json`).",
+            f"{settings['base_steps_per_vertical']} steps per vertical, {settings['image_size']} px, "
+            f"progressive and per-attribute branches pooling layer2 under {settings.get('local_maps', 0)} heatmaps "
+            "each (`attributes.json`).",
             "",
             f"| summary (missing rates 0/50/80 % on {' and '.join(result['datasets'])}) | ratio "
             "[95 % CI] | where |",
