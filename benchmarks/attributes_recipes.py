@@ -172,16 +172,14 @@ class SharedLocalHeadNet(SharedHeadNet):
 
     def __init__(self, base: EmbeddingNet, specs: list[AttributeSpec]) -> None:
         super().__init__(base, specs)
-        self.local = HeatmapPooling(MIDDLE_CHANNELS["resnet18"], min(8, LOCAL_MAPS * len(specs)), LOCAL_WIDTH)
+        self.local = HeatmapPooling(MIDDLE_CHANNELS[base.spec.backbone], min(8, LOCAL_MAPS * len(specs)), LOCAL_WIDTH)
         self.head = nn.Linear(FEATURE_DIMS[base.spec.backbone] + self.local.out_dim, self.head.out_features)
 
     def forward_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         middle, feature_map = self.base.feature_maps(images)
         local, _ = self.local(middle)
         logits = self.head(torch.cat([feature_map.mean(dim=(2, 3)), local], dim=1))
-        sizes = [len(s.classes) for s in self.specs]
-        return self.base.embed_features(feature_map), dict(zip([s.name for s in self.specs],
-                                                                logits.split(sizes, 1), strict=True))
+        return self.base.embed_features(feature_map), self.by_attribute(logits)
 
 
 class LinearBranch(AttributeBranch):

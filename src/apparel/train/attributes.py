@@ -140,10 +140,12 @@ class SharedHeadNet(nn.Module):
 
     def forward_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         feature_map = self.base.feature_map(images)
-        logits = self.head(feature_map.mean(dim=(2, 3)))
+        return self.base.embed_features(feature_map), self.by_attribute(self.head(feature_map.mean(dim=(2, 3))))
+
+    def by_attribute(self, logits: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The shared head's N×C logits, split into each attribute's columns."""
         sizes = [len(s.classes) for s in self.specs]
-        return self.base.embed_features(feature_map), dict(zip([s.name for s in self.specs],
-                                                                logits.split(sizes, 1), strict=True))
+        return dict(zip([s.name for s in self.specs], logits.split(sizes, 1), strict=True))
 
 
 def heads_optimizer(model: nn.Module, schedule: AttributeSchedule, trainable: nn.Module, train_base: bool
