@@ -25,8 +25,9 @@ latencies (timed in alternation) are measured in the same process; the latency b
 embedding-only model. The landmark-pooled local branch of FashionNet is measured as its own ablation in
 ``benchmarks/landmarks.py`` (synthetic catalog only: the real catalog has no landmark labels).
 
-Each dataset's result is kept under runs/benchmarks/attributes/ once it finishes, so the datasets can run
-in separate processes (``--datasets``) and the result file merges every finished one.
+Each dataset's trunk and finished seeds are kept under runs/benchmarks/attributes/, so an interrupted run
+resumes at its next seed, ``--seeds`` can extend a finished run, the datasets can run in separate processes
+(``--datasets``) and the result file merges every dataset finished under the same settings.
 
     python benchmarks/attributes.py [--seeds 5] [--steps 50] [--image-size 32] [--base-steps 100] [--datasets synthetic]
 """
@@ -36,10 +37,11 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,9 +131,15 @@ class Setup:
     names: list[str]
 
 
-def prepare(config: Config, root: Path, names: list[str]) -> Setup:
+def prepare(config: Config, root: Path, names: list[str], trunk: Path | None = None) -> Setup:
+    """The dataset's inputs; its trunk is trained once, and kept in ``trunk`` (when given) for later runs."""
     dataset = Dataset.load(root)
-    base = unified_trunk(config, root)
+    if trunk is not None and (trunk / "weights.pt").is_file():
+        base = EmbeddingNet.load(trunk)
+    else:
+        base = unified_trunk(config, root)
+        if trunk is not None:
+            base.save(trunk)
     train = dataset.split("train")
     images = load_images(train["image"].tolist(), base.spec.image_size)
     return Setup(config.data.label, base, attribute_specs(dataset, names), images,
@@ -179,15 +187,6 @@ def run_seed(setup: Setup, seed: int) -> dict:
     return scores
 
 
-def every_seed(setup: Setup, seeds: int, run: Callable[[Setup, int], dict], name: str) -> list[dict]:
-    per_seed = []
-    for seed in range(seeds):
-        start = time.perf_counter()
-        per_seed.append(run(setup, seed))
-        print(f"{name} seed {seed}: {time.perf_counter() - start:.0f}s (load {load_average()[0]})", flush=True)
-    return per_seed
-
-
 def catalogs(base: Config, work: Path, wanted: list[str], products: int
              ) -> Iterator[tuple[str, Config, Path, list[str]]]:
     """Each wanted dataset ingested under ``work``: (name, config, dataset folder, attribute names). The
@@ -203,22 +202,42 @@ def catalogs(base: Config, work: Path, wanted: list[str], products: int
         yield "fashion-products", config, work / "real-ds", ["baseColour", "articleType", "gender", "season", "usage"]
 
 
-def run_dataset(config: Config, root: Path, names: list[str]) -> dict:
-    setup = prepare(config, root, names)
-    base, specs, test = setup.base, setup.specs, setup.test
-    per_seed = every_seed(setup, ARGS.seeds, run_seed, root.name)
-    models = per_seed[-1].pop("models")
-    for seed_scores in per_seed[:-1]:
-        seed_scores.pop("models")
-    image = normalize(load_images(test["image"].tolist()[:1], base.spec.image_size))
-    per_attribute = models["per_attribute"]
-    results: dict = {"by_missing_rate_per_seed": per_seed, "latency_ms": latency_ms({
+def sizes(setup: Setup, models: dict) -> dict:
+    """Single-image latency and parameters of one seed's systems: the architecture sets them, not the weights."""
+    base, per_attribute = setup.base, models["per_attribute"]
+    image = normalize(load_images(setup.test["image"].tolist()[:1], base.spec.image_size))
+    return {"latency_ms": latency_ms({
         "embedding_only": base.eval(), "progressive": models["progressive"].eval(),
         "per_attribute": lambda x: [m.eval()(x) for m in per_attribute.values()],
-        "multilabel": lambda x: models["multilabel"].eval().forward_logits(x)}, image)}
-    results["params"] = {"progressive": count_parameters(models["progressive"]),
-                         "per_attribute": sum(count_parameters(m) for m in per_attribute.values()),
-                         "multilabel": count_parameters(models["multilabel"]), "embedding_only": count_parameters(base)}
+        "multilabel": lambda x: models["multilabel"].eval().forward_logits(x)}, image),
+        "params": {"progressive": count_parameters(models["progressive"]),
+                   "per_attribute": sum(count_parameters(m) for m in per_attribute.values()),
+                   "multilabel": count_parameters(models["multilabel"]), "embedding_only": count_parameters(base)}}
+
+
+def run_dataset(config: Config, root: Path, names: list[str], cache: Path) -> dict:
+    """Every seed of one dataset. Each finished seed goes to ``cache`` (the trunk beside it), so an interrupted
+    run resumes at its next seed and a run with more seeds extends a finished one; a changed catalog starts over."""
+    version = Dataset.load(root).info.version
+    done = json.loads(cache.read_text()) if cache.is_file() else {}
+    if done.get("dataset_version") != version:
+        done = {"dataset_version": version, "per_seed": []}
+        shutil.rmtree(cache.with_suffix(".trunk"), ignore_errors=True)
+    setup = prepare(config, root, names, cache.with_suffix(".trunk"))
+    for seed in range(len(done["per_seed"]), ARGS.seeds):
+        start = time.perf_counter()
+        scores = run_seed(setup, seed)
+        done["sizes"] = sizes(setup, scores.pop("models"))
+        done["per_seed"].append(scores)
+        cache.write_text(json.dumps(done))
+        print(f"{root.name} seed {seed}: {time.perf_counter() - start:.0f}s (load {load_average()[0]})", flush=True)
+    return finished(done)
+
+
+def finished(done: dict) -> dict:
+    """One dataset's result from its cached seeds (the first ``--seeds`` of them)."""
+    per_seed = done["per_seed"][:ARGS.seeds]
+    results: dict = {"by_missing_rate_per_seed": per_seed, **done["sizes"]}
     results["mean_accuracy"] = {rate: {system: [round(mean_accuracy(s[rate][system]), 4) for s in per_seed]
                                        for system in per_seed[0][rate]} for rate in per_seed[0]}
     ratios = {}
@@ -232,7 +251,7 @@ def run_dataset(config: Config, root: Path, names: list[str]) -> dict:
     results["summary"] = {
         "size_ratio_over_per_attribute": round(results["params"]["progressive"]
                                                / results["params"]["per_attribute"], 4),
-        "one_over_n": round(1 / len(specs), 4),
+        "one_over_n": round(1 / len(per_seed[0]["0.0"]["progressive"]), 4),
         "latency_ratio_over_embedding_only": round(results["latency_ms"]["progressive"]
                                                    / results["latency_ms"]["embedding_only"], 4),
         "images_per_s_progressive": round(1000 / results["latency_ms"]["progressive"], 1),
@@ -281,15 +300,19 @@ def main() -> None:
                 "seeds": ARGS.seeds, "base_steps_per_vertical": ARGS.base_steps, "attention": ARGS.attention,
                 "synthetic_products_per_vertical": ARGS.products, "batches": "labelled_rows",
                 "branch_alone_steps": schedule(ARGS.steps, seed=0).branch_steps, "local_maps": LOCAL_MAPS}
-    key = settings_key(settings)
-    # One file per finished dataset, so the datasets can run in separate processes at once (--datasets)
-    # and the result always holds every dataset finished under these settings.
-    caches = {name: WORK / f"{name}-{key}.json" for name in DATASETS}
+    key = settings_key({k: v for k, v in settings.items() if k != "seeds"})
+    # One file of finished seeds per dataset, so the datasets can run in separate processes at once
+    # (--datasets) and the result always holds every dataset with the seeds asked for under these settings.
+    caches = {name: WORK / f"{name}-seeds-{key}.json" for name in DATASETS}
     WORK.mkdir(parents=True, exist_ok=True)
+    results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, config, root, names in catalogs(base, Path(tmp), ARGS.datasets, ARGS.products):
-            caches[name].write_text(json.dumps(run_dataset(config, root, names)))
-    results = {name: json.loads(path.read_text()) for name, path in caches.items() if path.is_file()}
+            results[name] = run_dataset(config, root, names, caches[name])
+    for name, path in caches.items():
+        done = json.loads(path.read_text()) if name not in results and path.is_file() else {}
+        if len(done.get("per_seed", [])) >= ARGS.seeds:  # another process's dataset, finished: its result as is
+            results[name] = finished(done)
     write_result("attributes", {"summary": summary(results), "datasets": results,
                                 "settings": {**settings, "threads": ARGS.threads}}, load_at_start)
 

@@ -82,6 +82,7 @@ import copy
 import json
 import sys
 import tempfile
+import time
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -91,7 +92,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from attributes import Setup, catalogs, drop_labels, every_seed, mean_accuracy, prepare, schedule  # noqa: E402
+from attributes import Setup, catalogs, drop_labels, mean_accuracy, prepare, schedule  # noqa: E402
 from common import ROOT, load_average, paired_ratio, settings_key, write_result  # noqa: E402
 from unified import configure  # noqa: E402
 
@@ -268,7 +269,11 @@ def run_seed(setup: Setup, seed: int) -> dict:
 
 def run_dataset(config: Config, root: Path, names: list[str]) -> dict:
     setup = prepare(config, root, names)
-    per_seed = every_seed(setup, ARGS.seeds, run_seed, root.name)
+    per_seed = []
+    for seed in range(ARGS.seeds):
+        start = time.perf_counter()
+        per_seed.append(run_seed(setup, seed))
+        print(f"{root.name} seed {seed}: {time.perf_counter() - start:.0f}s (load {load_average()[0]})", flush=True)
     ratios: dict = {}
     for rate in map(str, ARGS.missing_rates):
         accuracy = {name: [s[rate]["accuracy"][name] for s in per_seed] for name in per_seed[0][rate]["accuracy"]}

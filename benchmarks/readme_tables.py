@@ -131,6 +131,29 @@ def unlabelled_section() -> list[str]:
             f"{', '.join(pooled)} (`unified_unlabelled.json`).", ""]
 
 
+def resolution_unified_section() -> list[str]:
+    """The product's recipe with every system at the product's input size instead of the benchmark's 32 px."""
+    if not (RESULTS / "unified_48px.json").is_file():
+        return []
+    result = load("unified_48px")
+    s, data = result["summary"], result["datasets"]["fashion-products"]
+    rows = [("fashion-products · `articleType+baseColour`", ""), ("fashion-products · `articleType`", "articleType."),
+            (f"its models on the unseen catalog ({data['unseen_test_images']:,} images) · `articleType+baseColour`",
+             "unseen."),
+            ("its models on the unseen catalog · `articleType`", "unseen.articleType.")]
+    pooled = ", ".join(f"{system} {s[f'pooled_recall@1.{system}']:.3f}"
+                       for system in ("unified", "specialists", "all_in_one", "all_in_one_matched"))
+    return ["#### The product's input size: every system at 48 px (`unified_48px.json`)", "",
+            f"`benchmarks/unified.py --image-size 48`: the same recipe, budgets and pairing as above, every system "
+            f"at the product's `model.image_size` instead of 32 px; {data['seeds']} seeds, fashion-products.", "",
+            "| dataset · label | unified / all-in-one | unified / specialists | unified / all-in-one matched |",
+            "|---|---|---|---|",
+            *[f"| {name} | {ci(s, prefix + 'unified_over_all_in_one')} | {ci(s, prefix + 'unified_over_specialists')} "
+              f"| {ci(s, prefix + 'unified_over_all_in_one_matched')} |" for name, prefix in rows],
+            "", f"Pooled Recall@1 on the training label (test split): {pooled} (`unified_48px.json`).", "",
+            machine_line(result, "unified_48px.json"), ""]
+
+
 def group_sizes(summary: dict, prefix: str) -> list[int]:
     """The group sizes ``sweet_spot.json`` scored under ``prefix`` (``synthetic.``, ``unseen.``, ...)."""
     return sorted(int(k.rsplit("_", 1)[1]) for k in summary if k.startswith(f"{prefix}pooled_recall@1.size_"))
@@ -432,11 +455,11 @@ def replace_summary_rows(text: str) -> str:
 def main() -> None:
     readme = ROOT / "README.md"
     text = replace_summary_rows(readme.read_text())
-    block = "\n".join([BEGIN, "", *unified_section(), *unlabelled_section(), *sweet_spot_section(),
-                       *attributes_section(), *attribute_recipes_section(), *balanced_heads_section(),
-                       *branch_init_section(), *trunk_steps_section(), *dynamics_section(),
-                       *branch_parent_section(), *null_section(), *resolution_section(), *local_section(),
-                       *landmarks_section(), *ingest_section(), END])
+    block = "\n".join([BEGIN, "", *unified_section(), *unlabelled_section(), *resolution_unified_section(),
+                       *sweet_spot_section(), *attributes_section(), *attribute_recipes_section(),
+                       *balanced_heads_section(), *branch_init_section(), *trunk_steps_section(),
+                       *dynamics_section(), *branch_parent_section(), *null_section(), *resolution_section(),
+                       *local_section(), *landmarks_section(), *ingest_section(), END])
     if BEGIN not in text:
         raise SystemExit(f"README.md has no '{BEGIN}' marker")
     head, rest = text.split(BEGIN, 1)

@@ -39,7 +39,9 @@ fine-tuned from it at 2e-4), ``unified_from_scratch.json`` for Song et al.'s (``
 student had ``train.distill_triplet_weight`` at 1.0 (the ``triplet_mix`` student recipe);
 ``unified_unlabelled.json`` (``--students default,unlabelled_images --datasets fashion-products``) adds a
 student distilled, for the same F×V×S steps, on the training images plus unlabelled catalog images
-(``UNLABELLED_SOURCE``: product ids not in fashion-products, near-duplicates of its images left out).
+(``UNLABELLED_SOURCE``: product ids not in fashion-products, near-duplicates of its images left out);
+``unified_48px.json`` (``--image-size 48``) is the product's recipe at the product's input size
+(``model.image_size``), every system at 48 px under the same step budgets.
 
 Seeds run seed-major over the datasets and each finished seed is kept under runs/benchmarks/ (a file
 per dataset), so an interrupted run resumes, datasets can train in separate processes at once
@@ -376,6 +378,8 @@ def main() -> None:
 def result_name() -> str:
     """unified.json for the product's own teachers' recipe, else a file named after what differs."""
     product = PRODUCT.train
+    if ARGS.image_size != 32:
+        return f"unified_{ARGS.image_size}px"
     if "unlabelled_images" in ARGS.students:
         return "unified_unlabelled"
     if (ARGS.generalist_share, ARGS.specialist_lr) == (product.generalist_share, product.specialist_lr):
