@@ -131,27 +131,35 @@ def unlabelled_section() -> list[str]:
             f"{', '.join(pooled)} (`unified_unlabelled.json`).", ""]
 
 
-def resolution_unified_section() -> list[str]:
-    """The product's recipe with every system at the product's input size instead of the benchmark's 32 px."""
-    if not (RESULTS / "unified_48px.json").is_file():
+def resolution_unified_section(file: str = "unified_48px") -> list[str]:
+    """The product's recipe with every system at another input size, beside the main run."""
+    if not (RESULTS / f"{file}.json").is_file():
         return []
-    result = load("unified_48px")
-    s, data = result["summary"], result["datasets"]["fashion-products"]
-    rows = [("fashion-products · `articleType+baseColour`", ""), ("fashion-products · `articleType`", "articleType."),
-            (f"its models on the unseen catalog ({data['unseen_test_images']:,} images) · `articleType+baseColour`",
-             "unseen."),
-            ("its models on the unseen catalog · `articleType`", "unseen.articleType.")]
-    pooled = ", ".join(f"{system} {s[f'pooled_recall@1.{system}']:.3f}"
-                       for system in ("unified", "specialists", "all_in_one", "all_in_one_matched"))
-    return ["#### The product's input size: every system at 48 px (`unified_48px.json`)", "",
-            f"`benchmarks/unified.py --image-size 48`: the same recipe, budgets and pairing as above, every system "
-            f"at the product's `model.image_size` instead of 32 px; {data['seeds']} seeds, fashion-products.", "",
-            "| dataset · label | unified / all-in-one | unified / specialists | unified / all-in-one matched |",
-            "|---|---|---|---|",
-            *[f"| {name} | {ci(s, prefix + 'unified_over_all_in_one')} | {ci(s, prefix + 'unified_over_specialists')} "
-              f"| {ci(s, prefix + 'unified_over_all_in_one_matched')} |" for name, prefix in rows],
-            "", f"Pooled Recall@1 on the training label (test split): {pooled} (`unified_48px.json`).", "",
-            machine_line(result, "unified_48px.json"), ""]
+    result = load(file)
+    s, size = result["summary"], result["settings"]["image_size"]
+    rows = []
+    for name, data in result["datasets"].items():
+        prefixes = ["", "articleType."] if name == "fashion-products" else ["synthetic."]
+        rows += [(f"{name} · `{label}`", data["seeds"], prefix)
+                 for label, prefix in zip(data["labels"], prefixes, strict=False)]
+        if data.get("unseen_degenerate_verticals"):
+            unseen = f"{name} models on the unseen catalog ({data['unseen_test_images']:,} images)"
+            rows += [(f"{unseen} · `{label}`", data["seeds"], prefix)
+                     for label, prefix in zip(data["labels"], ["unseen.", "unseen.articleType."], strict=False)]
+    return [f"#### Every system at {size} px (`{file}.json`)", "",
+            f"`benchmarks/unified.py --image-size {size}`: the same recipe, step budgets, pairing and summary as "
+            f"above, every system at {size} px.", "",
+            "| dataset · label | seeds | unified / all-in-one | unified / specialists | unified / all-in-one matched |",
+            "|---|---|---|---|---|",
+            *[f"| {name} | {seeds} | {ci(s, prefix + 'unified_over_all_in_one')} | "
+              f"{ci(s, prefix + 'unified_over_specialists')} | {ci(s, prefix + 'unified_over_all_in_one_matched')} |"
+              for name, seeds, prefix in rows],
+            "", "Pooled Recall@1 by the training label (test split): " + "; ".join(
+                f"{prefix.rstrip('.') or 'fashion-products'} " + ", ".join(
+                    f"{system} {s[f'{prefix}pooled_recall@1.{system}']:.3f}"
+                    for system in ("unified", "specialists", "all_in_one", "all_in_one_matched"))
+                for prefix in ("", "synthetic.") if f"{prefix}pooled_recall@1.unified" in s) + f" (`{file}.json`).",
+            "", machine_line(result, f"{file}.json"), ""]
 
 
 def group_sizes(summary: dict, prefix: str) -> list[int]:
@@ -419,6 +427,15 @@ def summary_rows() -> list[str]:
                     + (f"its models on the unseen catalog (training label) {ci(unified, 'unseen.' + key)}; "
                        if "unseen." + key in unified else "")
                     + f"synthetic {ci(unified, 'synthetic.' + key)} | `unified.json` |")
+    if (RESULTS / "unified_48px.json").is_file():
+        large = load("unified_48px")
+        seeds = {name: data["seeds"] for name, data in large["datasets"].items()}
+        for key in ("unified_over_all_in_one", "unified_over_specialists"):
+            rows.append(f"| {key.replace('_', ' ')}, every system at the product's 48 px, 95 % CI | fashion-products "
+                        f"(training label, {seeds.get('fashion-products', 0)} seeds) {ci(large['summary'], key)}; "
+                        f"its models on the unseen catalog {ci(large['summary'], 'unseen.' + key)}; synthetic "
+                        f"({seeds.get('synthetic', 0)} seeds) {ci(large['summary'], 'synthetic.' + key)} "
+                        "| `unified_48px.json` |")
     for key in ("progressive_over_multilabel_worst", "progressive_over_per_attribute_worst"):
         if key in attributes:
             pooled = key.replace("_worst", "_pooled")
@@ -445,7 +462,7 @@ def summary_rows() -> list[str]:
 def replace_summary_rows(text: str) -> str:
     lines = text.split("\n")
     ours = [i for i, line in enumerate(lines)
-            if re.match(r"^\|.*\| `(ingest|unified|sweet_spot|attributes|landmarks)\.json` \|$", line)]
+            if re.match(r"^\|.*\| `(ingest|unified|unified_48px|sweet_spot|attributes|landmarks)\.json` \|$", line)]
     if not ours:
         return text
     return "\n".join(lines[: ours[0]] + summary_rows() + [line for i, line in enumerate(lines[ours[0]:], ours[0])
