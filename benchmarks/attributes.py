@@ -224,6 +224,7 @@ def run_dataset(config: Config, root: Path, names: list[str], cache: Path) -> di
         done = {"dataset_version": version, "per_seed": []}
         shutil.rmtree(cache.with_suffix(".trunk"), ignore_errors=True)
     setup = prepare(config, root, names, cache.with_suffix(".trunk"))
+    done["attributes"] = [spec.name for spec in setup.specs]  # every head trained, scored or not
     for seed in range(len(done["per_seed"]), ARGS.seeds):
         start = time.perf_counter()
         scores = run_seed(setup, seed)
@@ -251,7 +252,7 @@ def finished(done: dict) -> dict:
     results["summary"] = {
         "size_ratio_over_per_attribute": round(results["params"]["progressive"]
                                                / results["params"]["per_attribute"], 4),
-        "one_over_n": round(1 / len(per_seed[0]["0.0"]["progressive"]), 4),
+        "one_over_n": round(1 / len(done["attributes"]), 4),
         "latency_ratio_over_embedding_only": round(results["latency_ms"]["progressive"]
                                                    / results["latency_ms"]["embedding_only"], 4),
         "images_per_s_progressive": round(1000 / results["latency_ms"]["progressive"], 1),
@@ -309,10 +310,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name, config, root, names in catalogs(base, Path(tmp), ARGS.datasets, ARGS.products):
             results[name] = run_dataset(config, root, names, caches[name])
-    for name, path in caches.items():
-        done = json.loads(path.read_text()) if name not in results and path.is_file() else {}
-        if len(done.get("per_seed", [])) >= ARGS.seeds:  # another process's dataset, finished: its result as is
-            results[name] = finished(done)
+    for name, path in caches.items():  # another process's datasets, with every seed asked for: their results as is
+        if name not in results and path.is_file():
+            done = json.loads(path.read_text())
+            if len(done["per_seed"]) >= ARGS.seeds:
+                results[name] = finished(done)
     write_result("attributes", {"summary": summary(results), "datasets": results,
                                 "settings": {**settings, "threads": ARGS.threads}}, load_at_start)
 

@@ -37,6 +37,21 @@ def cell(scores: dict) -> str:
     return f"{scores['recall@1']['mean']:.3f} ± {scores['recall@1']['std']:.3f} / {scores['map@r']['mean']:.3f}"
 
 
+def scored_rows(result: dict) -> list[tuple[str, int, str, list[str]]]:
+    """(row title, seeds, summary-key prefix, verticals left out) for each label a unified.py result file scored,
+    the test split's first and then the unseen catalog's."""
+    rows = []
+    for name, data in result["datasets"].items():
+        prefixes = ["", "articleType."] if name == "fashion-products" else ["synthetic."]
+        rows += [(f"{name} · `{label}`", data["seeds"], prefix, data["degenerate_verticals"][label])
+                 for label, prefix in zip(data["labels"], prefixes, strict=False)]
+        if data.get("unseen_degenerate_verticals"):
+            unseen = f"{name} models on the unseen catalog ({data['unseen_test_images']:,} images)"
+            rows += [(f"{unseen} · `{label}`", data["seeds"], prefix, data["unseen_degenerate_verticals"][label])
+                     for label, prefix in zip(data["labels"], ["unseen.", "unseen.articleType."], strict=False)]
+    return rows
+
+
 def unified_section() -> list[str]:
     result = load("unified")
     s, settings = result["summary"], result["settings"]
@@ -63,21 +78,11 @@ def unified_section() -> list[str]:
            "| dataset · label | seeds | unified / all-in-one (target > 1, CI low ≥ 1) | unified / specialists "
            "(target ≥ 0.99) | unified / all-in-one matched | left out (single-class test gallery) |",
            "|---|---|---|---|---|---|"]
-    for name, data in result["datasets"].items():
-        for label, prefix in zip(data["labels"], ["", "articleType."] if name == "fashion-products" else
-                                 ["synthetic."], strict=False):
-            matched = ci(s, prefix + "unified_over_all_in_one_matched") \
-                if prefix + "unified_over_all_in_one_matched" in s else "not run"
-            out.append(f"| {name} · `{label}` | {data['seeds']} | {ci(s, prefix + 'unified_over_all_in_one')} | "
-                       f"{ci(s, prefix + 'unified_over_specialists')} | {matched} | "
-                       f"{', '.join(data['degenerate_verticals'][label]) or 'none'} |")
-        for label, prefix in zip(data["labels"], ["unseen.", "unseen.articleType."], strict=False):
-            if data.get("unseen_degenerate_verticals"):
-                out.append(f"| {name} models on the unseen catalog ({data['unseen_test_images']:,} images) · "
-                           f"`{label}` | {data['seeds']} | {ci(s, prefix + 'unified_over_all_in_one')} | "
-                           f"{ci(s, prefix + 'unified_over_specialists')} | "
-                           f"{ci(s, prefix + 'unified_over_all_in_one_matched')} | "
-                           f"{', '.join(data['unseen_degenerate_verticals'][label]) or 'none'} |")
+    for title, seeds, prefix, left_out in scored_rows(result):
+        matched = ci(s, prefix + "unified_over_all_in_one_matched") \
+            if prefix + "unified_over_all_in_one_matched" in s else "not run"
+        out.append(f"| {title} | {seeds} | {ci(s, prefix + 'unified_over_all_in_one')} | "
+                   f"{ci(s, prefix + 'unified_over_specialists')} | {matched} | {', '.join(left_out) or 'none'} |")
     for name, data in result["datasets"].items():
         if data.get("unseen_degenerate_verticals"):
             out += ["", f"The unseen catalog: the {data['unseen_test_images']:,} images of `fashion-products-224` "
@@ -137,15 +142,6 @@ def resolution_unified_section(file: str = "unified_48px") -> list[str]:
         return []
     result = load(file)
     s, size = result["summary"], result["settings"]["image_size"]
-    rows = []
-    for name, data in result["datasets"].items():
-        prefixes = ["", "articleType."] if name == "fashion-products" else ["synthetic."]
-        rows += [(f"{name} · `{label}`", data["seeds"], prefix)
-                 for label, prefix in zip(data["labels"], prefixes, strict=False)]
-        if data.get("unseen_degenerate_verticals"):
-            unseen = f"{name} models on the unseen catalog ({data['unseen_test_images']:,} images)"
-            rows += [(f"{unseen} · `{label}`", data["seeds"], prefix)
-                     for label, prefix in zip(data["labels"], ["unseen.", "unseen.articleType."], strict=False)]
     return [f"#### Every system at {size} px (`{file}.json`)", "",
             f"`benchmarks/unified.py --image-size {size}`: the same recipe, step budgets, pairing and summary as "
             f"above, every system at {size} px.", "",
@@ -153,7 +149,7 @@ def resolution_unified_section(file: str = "unified_48px") -> list[str]:
             "|---|---|---|---|---|",
             *[f"| {name} | {seeds} | {ci(s, prefix + 'unified_over_all_in_one')} | "
               f"{ci(s, prefix + 'unified_over_specialists')} | {ci(s, prefix + 'unified_over_all_in_one_matched')} |"
-              for name, seeds, prefix in rows],
+              for name, seeds, prefix, _ in scored_rows(result)],
             "", "Pooled Recall@1 by the training label (test split): " + "; ".join(
                 f"{prefix.rstrip('.') or 'fashion-products'} " + ", ".join(
                     f"{system} {s[f'{prefix}pooled_recall@1.{system}']:.3f}"

@@ -80,6 +80,7 @@ from apparel.train.specialists import generalist_budget, specialist_budget  # no
 
 PRODUCT = load_config(environ={})  # the product's defaults: the recipe this benchmark measures
 METRICS = ("recall@1", "recall@5", "recall@10", "map@r")
+IMAGE_SIZE = 32  # every recipe was compared at this size; other sizes write unified_<size>px.json
 WORK = ROOT / "runs" / "benchmarks" / "unified"
 # Student recipes: name → TrainConfig overrides of the distillation (``default``: the product's config).
 STUDENTS = {"default": {}, "flipped_views": {"distill_flipped_views": True},
@@ -378,7 +379,7 @@ def main() -> None:
 def result_name() -> str:
     """unified.json for the product's own teachers' recipe, else a file named after what differs."""
     product = PRODUCT.train
-    if ARGS.image_size != 32:
+    if ARGS.image_size != IMAGE_SIZE:
         return f"unified_{ARGS.image_size}px"
     if "unlabelled_images" in ARGS.students:
         return "unified_unlabelled"
@@ -403,7 +404,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=100, help="P×K batches per vertical")
-    parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--image-size", type=int, default=IMAGE_SIZE)
     parser.add_argument("--distill-factor", type=int, default=2,
                         help="the student distils for this many times the steps of one all-in-one model")
     parser.add_argument("--products", type=int, default=120, help="synthetic products per vertical")
