@@ -119,25 +119,26 @@ def unified_section() -> list[str]:
 
 def unlabelled_section() -> list[str]:
     """The student distilled on unlabelled catalog images too, against the default student of the same seeds."""
-    if not (RESULTS / "unified_unlabelled.json").is_file():
+    if not (RESULTS / "unified_unlabelled_32px.json").is_file():
         return []
-    result = load("unified_unlabelled")
+    result = load("unified_unlabelled_32px")
     s, data = result["summary"], result["datasets"]["fashion-products"]
     key = "unified_unlabelled_images_over_unified"
     pooled = [f"{system} {s[f'pooled_recall@1.{system}']:.3f}" for system in
               ("unified", "unified_unlabelled_images", "specialists", "all_in_one")]
-    return ["#### Distilling on unlabelled catalog images too (`unified_unlabelled.json`)", "",
+    return ["#### Distilling on unlabelled catalog images too (`unified_unlabelled_32px.json`)", "",
             f"Same teachers, same seeds, same F×V×S student steps; the second student also regresses the teachers' "
             f"embeddings of unlabelled catalog images (the other images of `fashion-products-224`, their labels "
             f"unused, every id of fashion-products and every near-duplicate of its images left out). "
             f"{data['seeds']} seeds, fashion-products. Student with unlabelled images / default student: "
             f"training label {ci(s, key)}, articleType {ci(s, 'articleType.' + key)}; it over the all-in-one: "
             f"{ci(s, 'unified_unlabelled_images_over_all_in_one')}. Pooled Recall@1 on the training label: "
-            f"{', '.join(pooled)} (`unified_unlabelled.json`).", ""]
+            f"{', '.join(pooled)} (`unified_unlabelled_32px.json`).", ""]
 
 
-def resolution_unified_section(file: str = "unified_48px") -> list[str]:
-    """The product's recipe with every system at another input size, beside the main run."""
+def resolution_unified_section(file: str = "unified_32px") -> list[str]:
+    """The product's recipe with every system at another input size (the one every recipe was compared at),
+    beside the main run."""
     if not (RESULTS / f"{file}.json").is_file():
         return []
     result = load(file)
@@ -159,24 +160,24 @@ def resolution_unified_section(file: str = "unified_48px") -> list[str]:
 
 
 def group_sizes(summary: dict, prefix: str) -> list[int]:
-    """The group sizes ``sweet_spot.json`` scored under ``prefix`` (``synthetic.``, ``unseen.``, ...)."""
+    """The group sizes a ``sweet_spot*.json`` scored under ``prefix`` (``synthetic.``, ``unseen.``, ...)."""
     return sorted(int(k.rsplit("_", 1)[1]) for k in summary if k.startswith(f"{prefix}pooled_recall@1.size_"))
 
 
-def sweet_spot_section() -> list[str]:
+def sweet_spot_section(file: str) -> list[str]:
     """Song et al.'s grouping study: every group size at the same V×S steps, over both extremes."""
-    if not (RESULTS / "sweet_spot.json").is_file():
+    if not (RESULTS / f"{file}.json").is_file():
         return []
-    result = load("sweet_spot")
+    result = load(file)
     s, settings = result["summary"], result["settings"]
-    out = ["### How many verticals per triplet model (`benchmarks/sweet_spot.py`)", "",
+    out = [f"### How many verticals per triplet model, {settings['image_size']} px (`benchmarks/sweet_spot.py`)", "",
            f"For each group size g the verticals (alphabetical) are cut into contiguous groups of g and each group "
            f"gets one triplet model from scratch for |group|×S steps, S = {settings['steps_per_vertical']}: every "
            f"size costs V×S steps in all; size 1 is the specialists, the largest size the all-in-one model. "
            f"resnet18, {settings['image_size']} px, P×K {settings['batch'].replace('x', '×')}; each vertical scored "
            "with its group's model in its own test gallery; pooled Recall@1 (all queries of the scored verticals "
-           "together) and paired per-seed ratios with 95 % t intervals (`sweet_spot.json`).", "",
-           "![pooled Recall@1 of each group size over the all-in-one model](benchmarks/results/sweet_spot.png)", ""]
+           f"together) and paired per-seed ratios with 95 % t intervals (`{file}.json`).", "",
+           f"![pooled Recall@1 of each group size over the all-in-one model](benchmarks/results/{file}.png)", ""]
     cases = []  # (column title, summary-key prefix, verticals left out)
     for name, data in result["datasets"].items():
         prefixes = ["", "articleType."] if name == "fashion-products" else ["synthetic."]
@@ -187,7 +188,7 @@ def sweet_spot_section() -> list[str]:
                        data["unseen_degenerate_verticals"][label])
                       for label, prefix in zip(data["labels"], prefixes, strict=False)]
     seeds = ", ".join(f"{name} {data['seeds']}" for name, data in result["datasets"].items())
-    out += [f"Pooled Recall@1 of each size, and over the all-in-one [95 % CI]; seeds: {seeds} (`sweet_spot.json`).",
+    out += [f"Pooled Recall@1 of each size, and over the all-in-one [95 % CI]; seeds: {seeds} (`{file}.json`).",
             "", "| verticals per model | " + " | ".join(title for title, _, _ in cases) + " |",
             "|---" * (len(cases) + 1) + "|"]
     sizes = sorted({size for _, prefix, _ in cases for size in group_sizes(s, prefix)})
@@ -207,8 +208,8 @@ def sweet_spot_section() -> list[str]:
     left_out = [f"{title}: {', '.join(left) or 'none'}" for title, _, left in cases]
     out += ["", f"Best size, picked on these same scores (so an upper estimate), over the all-in-one / over the "
             f"specialists: {'; '.join(best)}. Left out (single-class test gallery): {'; '.join(left_out)} "
-            "(`sweet_spot.json`).", ""]
-    return out + [machine_line(result, "sweet_spot.json"), ""]
+            f"(`{file}.json`).", ""]
+    return out + [machine_line(result, f"{file}.json"), ""]
 
 
 def attributes_section() -> list[str]:
@@ -410,43 +411,48 @@ def ingest_section() -> list[str]:
 
 def summary_rows() -> list[str]:
     """The rows of the README's results table that come from these files."""
-    unified, attributes, ingest = load("unified")["summary"], load("attributes")["summary"], load("ingest")["summary"]
+    headline, attributes, ingest = load("unified"), load("attributes")["summary"], load("ingest")["summary"]
+    unified = headline["summary"] if "unified_over_all_in_one_ci_low" in headline["summary"] else {}
+    seeds = {name: data.get("seeds", 0) for name, data in headline["datasets"].items()}
+    size = headline["settings"]["image_size"]
     rows = []
-    if "unified_over_all_in_one_ci_low" not in unified:
-        unified = {}
     if "decoded_images_per_s" in ingest:
         rows.append(f"| ingest of fashion-products | {ingest['decoded_images_per_s']:,.0f} images decoded/s; unchanged "
                     f"re-ingest {ingest['rerun_speedup']}× faster | `ingest.json` |")
     for key, target in (("unified_over_all_in_one", "> 1"), ("unified_over_specialists", "≥ 0.99")):
-        rows.append(f"| {key.replace('_', ' ')}, pooled Recall@1 (target {target}), 95 % CI | fashion-products "
-                    f"(training label) {ci(unified, key)}; articleType {ci(unified, 'articleType.' + key)}; "
+        rows.append(f"| {key.replace('_', ' ')}, pooled Recall@1 (target {target}), {size} px, 95 % CI | "
+                    f"fashion-products (training label, {seeds.get('fashion-products', 0)} seeds) {ci(unified, key)}; "
+                    f"articleType {ci(unified, 'articleType.' + key)}; "
                     + (f"its models on the unseen catalog (training label) {ci(unified, 'unseen.' + key)}; "
                        if "unseen." + key in unified else "")
-                    + f"synthetic {ci(unified, 'synthetic.' + key)} | `unified.json` |")
-    if (RESULTS / "unified_48px.json").is_file():
-        large = load("unified_48px")
-        seeds = {name: data["seeds"] for name, data in large["datasets"].items()}
+                    + f"synthetic ({seeds.get('synthetic', 0)} seeds) {ci(unified, 'synthetic.' + key)} "
+                    "| `unified.json` |")
+    if (RESULTS / "unified_32px.json").is_file():
+        small = load("unified_32px")
+        small_seeds = {name: data["seeds"] for name, data in small["datasets"].items()}
         for key in ("unified_over_all_in_one", "unified_over_specialists"):
-            rows.append(f"| {key.replace('_', ' ')}, every system at the product's 48 px, 95 % CI | fashion-products "
-                        f"(training label, {seeds.get('fashion-products', 0)} seeds) {ci(large['summary'], key)}; "
-                        f"its models on the unseen catalog {ci(large['summary'], 'unseen.' + key)}; synthetic "
-                        f"({seeds.get('synthetic', 0)} seeds) {ci(large['summary'], 'synthetic.' + key)} "
-                        "| `unified_48px.json` |")
+            rows.append(f"| {key.replace('_', ' ')}, every system at 32 px (where the recipes were compared), 95 % CI "
+                        f"| fashion-products (training label, {small_seeds.get('fashion-products', 0)} seeds) "
+                        f"{ci(small['summary'], key)}; its models on the unseen catalog "
+                        f"{ci(small['summary'], 'unseen.' + key)}; synthetic ({small_seeds.get('synthetic', 0)} seeds) "
+                        f"{ci(small['summary'], 'synthetic.' + key)} | `unified_32px.json` |")
     for key in ("progressive_over_multilabel_worst", "progressive_over_per_attribute_worst"):
         if key in attributes:
             pooled = key.replace("_worst", "_pooled")
             rows.append(f"| {key.replace('_', ' ')} (target ≥ 1), accuracy | {ci(attributes, key)} "
                         f"({attributes[key + '_case']}); pooled over the six cases {ci(attributes, pooled)} "
                         "| `attributes.json` |")
-    if (RESULTS / "sweet_spot.json").is_file():
-        spot = load("sweet_spot")["summary"]
+    for file in ("sweet_spot", "sweet_spot_32px"):
+        if not (RESULTS / f"{file}.json").is_file():
+            continue
+        result = load(file)
+        spot, size = result["summary"], result["settings"]["image_size"]
         cases = [(name, prefix) for name, prefix in (("fashion-products' models on the unseen catalog", "unseen."),
                                                       ("synthetic", "synthetic.")) if prefix + "best_size" in spot]
-        rows.append("| verticals per triplet model (sweet spot), pooled Recall@1 of one model per vertical over one "
-                    "model for all, 95 % CI | " + "; ".join(
+        rows.append(f"| verticals per triplet model (sweet spot), {size} px, pooled Recall@1 of one model per vertical "
+                    "over one model for all, 95 % CI | " + "; ".join(
                         f"{name} {ci(spot, prefix + 'size_1_over_all_in_one')}, best size {spot[prefix + 'best_size']} "
-                        f"of {group_sizes(spot, prefix)[-1]}"
-                        for name, prefix in cases) + " | `sweet_spot.json` |")
+                        f"of {group_sizes(spot, prefix)[-1]}" for name, prefix in cases) + f" | `{file}.json` |")
     landmarks = load("landmarks")["summary"]
     rows.append(f"| landmark-pooled local branch over global features alone, mean attribute accuracy (synthetic), "
                 f"95 % CI | {ci(landmarks, 'landmark_over_global')}; parameters "
@@ -457,8 +463,8 @@ def summary_rows() -> list[str]:
 
 def replace_summary_rows(text: str) -> str:
     lines = text.split("\n")
-    ours = [i for i, line in enumerate(lines)
-            if re.match(r"^\|.*\| `(ingest|unified|unified_48px|sweet_spot|attributes|landmarks)\.json` \|$", line)]
+    files = "ingest|unified|unified_32px|sweet_spot|sweet_spot_32px|attributes|landmarks"
+    ours = [i for i, line in enumerate(lines) if re.match(rf"^\|.*\| `({files})\.json` \|$", line)]
     if not ours:
         return text
     return "\n".join(lines[: ours[0]] + summary_rows() + [line for i, line in enumerate(lines[ours[0]:], ours[0])
@@ -469,7 +475,8 @@ def main() -> None:
     readme = ROOT / "README.md"
     text = replace_summary_rows(readme.read_text())
     block = "\n".join([BEGIN, "", *unified_section(), *unlabelled_section(), *resolution_unified_section(),
-                       *sweet_spot_section(), *attributes_section(), *attribute_recipes_section(),
+                       *sweet_spot_section("sweet_spot"), *sweet_spot_section("sweet_spot_32px"),
+                       *attributes_section(), *attribute_recipes_section(),
                        *balanced_heads_section(), *branch_init_section(), *trunk_steps_section(),
                        *dynamics_section(), *branch_parent_section(), *null_section(), *resolution_section(),
                        *local_section(), *landmarks_section(), *ingest_section(), END])

@@ -17,10 +17,15 @@ and every size over the all-in-one (size V) and over the specialists (size 1) as
 ratios with 95 % t intervals. The best size is the one with the highest mean over these same seeds: it is
 picked on the test split, so its ratio is an upper estimate; the curve, not the pick, is the finding.
 
-Seeds are kept under runs/benchmarks/unified/ as they finish (a file per dataset), so an interrupted run
-resumes and the datasets can train in separate processes at once (``--datasets``).
+Results: ``sweet_spot.json`` (and ``.png``) at the product's input size (``model.image_size``, 48 px),
+``sweet_spot_32px.json`` at the 32 px where the unified recipes were compared (``--image-size 32``).
 
-    python benchmarks/sweet_spot.py [--seeds 3] [--steps 50] [--datasets fashion-products,synthetic] [--threads 1]
+Seeds are kept under runs/benchmarks/unified/ as they finish (a file per dataset and seed), so an interrupted run
+resumes and datasets and ranges of seeds can train in separate processes at once (``--datasets``,
+``--first-seed``).
+
+    python benchmarks/sweet_spot.py [--seeds 3] [--first-seed 0] [--steps 50] [--image-size 48]
+                                    [--datasets fashion-products,synthetic] [--threads 1]
 """
 
 from __future__ import annotations
@@ -33,7 +38,17 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import RESULTS, load_average, paired_ratio, settings_key, write_result
-from unified import UNSEEN_TESTS, WORK, configure, degenerate_verticals, pooled_recall_at_1, prepare, train_group
+from unified import (
+    PRODUCT,
+    UNSEEN_TESTS,
+    WORK,
+    configure,
+    degenerate_verticals,
+    finished_seeds,
+    pooled_recall_at_1,
+    prepare,
+    train_group,
+)
 
 from apparel.config import Config, load_config
 from apparel.data.manifest import Dataset
@@ -132,16 +147,17 @@ def settings() -> dict:
 
 def write(found: dict, caches: dict[str, Path], load_at_start: list[float]) -> None:
     """The result file from every dataset's finished seeds (those of a run in another process too)."""
-    done = {name: json.loads(path.read_text()) for name, path in caches.items() if path.is_file()}
+    done = {name: finished_seeds(path) for name, path in caches.items()}
     results = {name: dataset_result(name, root, done[name], labels, prefixes)
-               for name, (root, _, labels, prefixes) in found.items() if done.get(name)}
+               for name, (root, _, labels, prefixes) in found.items() if done[name]}
     if not results:
         return
-    plot(results, RESULTS / "sweet_spot.png")
+    name = "sweet_spot" if ARGS.image_size == PRODUCT.model.image_size else f"sweet_spot_{ARGS.image_size}px"
+    plot(results, RESULTS / f"{name}.png")
     summary = {key: value for result in results.values() for key, value in result["summary"].items()}
-    write_result("sweet_spot", {"summary": summary, "datasets": results, "settings": settings(),
-                                "pooling": "Recall@1 pooled over all queries of the scored verticals; ratios are "
-                                           "means of paired per-seed ratios, 95 % t intervals over seeds"},
+    write_result(name, {"summary": summary, "datasets": results, "settings": settings(),
+                        "pooling": "Recall@1 pooled over all queries of the scored verticals; ratios are means of "
+                                   "paired per-seed ratios, 95 % t intervals over seeds"},
                  load_at_start, quiet=True)
 
 
@@ -153,17 +169,19 @@ def main() -> None:
     # training on them
     found = prepare(base, [], SYNTHETIC_PRODUCTS, [])
     key = settings_key({k: v for k, v in settings().items() if k != "torch_threads"})
-    caches = {name: WORK / f"sweet-spot-{name}-{key}.json" for name in found}
-    for seed in range(ARGS.seeds):
+    caches = {name: WORK / f"sweet-spot-{name}-{key}" for name in found}  # a file per seed: runs may overlap
+    for seed in range(ARGS.first_seed, ARGS.seeds):
         for name, (root, config, labels, _) in found.items():
-            done = json.loads(caches[name].read_text()) if caches[name].is_file() else []
+            path = caches[name] / f"seed-{seed}.json"
             # a seed cached before the unseen catalog is trained again, in its place
-            stale = len(done) > seed and root.name in UNSEEN_TESTS and f"unseen {labels[0]}" not in done[seed]
-            if name not in ARGS.datasets or (len(done) > seed and not stale):
+            stale = path.is_file() and root.name in UNSEEN_TESTS and f"unseen {labels[0]}" not in json.loads(
+                path.read_text())
+            if name not in ARGS.datasets or (path.is_file() and not stale):
                 continue
             start = time.perf_counter()
-            done[seed:seed + 1] = [run_seed(configure(config, ARGS.steps, seed, config.data.label), root, labels)]
-            caches[name].write_text(json.dumps(done))
+            result = run_seed(configure(config, ARGS.steps, seed, config.data.label), root, labels)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(result))
             print(f"{name} seed {seed}: {time.perf_counter() - start:.0f}s (load {load_average()[0]})", flush=True)
             write(found, caches, load_at_start)
     write(found, caches, load_at_start)
@@ -172,8 +190,10 @@ def main() -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="train seeds from this one up to --seeds (another process may train the others)")
     parser.add_argument("--steps", type=int, default=50, help="P×K batches per vertical (each size: V×S in all)")
-    parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--image-size", type=int, default=PRODUCT.model.image_size)
     parser.add_argument("--datasets", type=lambda s: s.split(","), default=["fashion-products", "synthetic"],
                         help="which datasets to train in this invocation (finished seeds of others are kept)")
     parser.add_argument("--threads", type=int, default=1)

@@ -32,22 +32,22 @@ labels): the images of ``fashion-products-224`` whose product ids are not in fas
 of its images and byte-identical copies left out, about 13 times its test split, so that the evaluation's own
 noise shrinks and what is left of the interval is the training's.
 
-Results: ``unified.json`` for the product's recipe (a generalist on 0.8 of the teachers' steps, specialists
-fine-tuned from it at 2e-4), ``unified_from_scratch.json`` for Song et al.'s (``--generalist-share 0``),
-``unified_generalist.json`` for share 0.5 with specialists at the full rate (``--specialist-lr 0``);
-``unified_triplet_mix.json`` is a 3-seed run of share 0.5 whose only
-student had ``train.distill_triplet_weight`` at 1.0 (the ``triplet_mix`` student recipe);
-``unified_unlabelled.json`` (``--students default,unlabelled_images --datasets fashion-products``) adds a
-student distilled, for the same F×V×S steps, on the training images plus unlabelled catalog images
-(``UNLABELLED_SOURCE``: product ids not in fashion-products, near-duplicates of its images left out);
-``unified_48px.json`` (``--image-size 48``) is the product's recipe at the product's input size
-(``model.image_size``), every system at 48 px under the same step budgets.
+Results: ``unified.json`` for the product's recipe at the product's input size (``model.image_size``, 48 px: a
+generalist on 0.8 of the teachers' steps, specialists fine-tuned from it at 2e-4), 10 seeds on fashion-products
+and 5 on synthetic. Every recipe comparison ran at 32 px (``--image-size 32``, files ending in ``_32px``):
+``unified_32px.json`` is the product's recipe, ``unified_from_scratch_32px.json`` Song et al.'s
+(``--generalist-share 0``), ``unified_generalist_32px.json`` share 0.5 with specialists at the full rate
+(``--specialist-lr 0``); ``unified_triplet_mix_32px.json`` is a 3-seed run of share 0.5 whose only student had
+``train.distill_triplet_weight`` at 1.0 (the ``triplet_mix`` student recipe); ``unified_unlabelled_32px.json``
+(``--students default,unlabelled_images --datasets fashion-products``) adds a student distilled, for the same
+F×V×S steps, on the training images plus unlabelled catalog images (``UNLABELLED_SOURCE``: product ids not in
+fashion-products, near-duplicates of its images left out).
 
 Seeds run seed-major over the datasets and each finished seed is kept under runs/benchmarks/ (a file
-per dataset), so an interrupted run resumes, datasets can train in separate processes at once
-(``--datasets``), and the result file always holds every finished seed.
+per dataset and seed), so an interrupted run resumes, datasets and ranges of seeds can train in separate
+processes at once (``--datasets``, ``--first-seed``), and the result file always holds every finished seed.
 
-    python benchmarks/unified.py [--seeds 5] [--steps 100] [--image-size 32] [--students default,flipped_views]
+    python benchmarks/unified.py [--seeds 10] [--first-seed 0] [--steps 50] [--image-size 48] [--datasets synthetic]
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, SHARED_DATA, load_average, paired_ratio, settings_key, write_result  # noqa: E402
+from common import RESULTS, ROOT, SHARED_DATA, load_average, paired_ratio, settings_key, write_result  # noqa: E402
 
 from apparel.config import Config, load_config  # noqa: E402
 from apparel.data.dataset import load_images  # noqa: E402
@@ -80,7 +80,6 @@ from apparel.train.specialists import generalist_budget, specialist_budget  # no
 
 PRODUCT = load_config(environ={})  # the product's defaults: the recipe this benchmark measures
 METRICS = ("recall@1", "recall@5", "recall@10", "map@r")
-IMAGE_SIZE = 32  # every recipe was compared at this size; other sizes write unified_<size>px.json
 WORK = ROOT / "runs" / "benchmarks" / "unified"
 # Student recipes: name → TrainConfig overrides of the distillation (``default``: the product's config).
 STUDENTS = {"default": {}, "flipped_views": {"distill_flipped_views": True},
@@ -359,40 +358,52 @@ def main() -> None:
     before = {"generalist_share": 0, "distill_triplet_weight": 0, "specialist_lr": None}
     key = settings_key({k: v for k, v in settings().items()
                         if k not in ("torch_threads", "unseen_test") and before.get(k, "") != v})
-    caches = {name: WORK / f"seeds-{name}-{key}.json" for name in datasets}  # one per dataset: runs may overlap
-    for seed in range(ARGS.seeds):
+    caches = {name: WORK / f"seeds-{name}-{key}" for name in datasets}  # a file per seed: runs may overlap
+    for seed in range(ARGS.first_seed, ARGS.seeds):
         for name, (root, config, labels, _) in datasets.items():
-            done = json.loads(caches[name].read_text()) if caches[name].is_file() else []
-            stale = len(done) > seed and root.name in UNSEEN_TESTS and "unseen_scores" not in done[seed]
-            if name not in ARGS.datasets or (len(done) > seed and not stale):
+            path = caches[name] / f"seed-{seed}.json"
+            stale = path.is_file() and root.name in UNSEEN_TESTS and "unseen_scores" not in json.loads(path.read_text())
+            if name not in ARGS.datasets or (path.is_file() and not stale):
                 continue
             start = time.perf_counter()
-            done[seed:seed + 1] = [run_seed(configure(config, ARGS.steps, seed, config.data.label,
-                                                      ARGS.generalist_share, ARGS.specialist_lr),
-                                            root, labels, ARGS.students)]
-            caches[name].write_text(json.dumps(done))
+            result = run_seed(configure(config, ARGS.steps, seed, config.data.label, ARGS.generalist_share,
+                                        ARGS.specialist_lr), root, labels, ARGS.students)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(result))
             print(f"{name} seed {seed}: {time.perf_counter() - start:.0f}s (load {load_average()[0]})", flush=True)
             write(datasets, caches, load_at_start)
     write(datasets, caches, load_at_start)
 
 
+def finished_seeds(cache: Path) -> list[dict]:
+    """A dataset's finished seeds, in seed order (those of a run in another process too)."""
+    paths = sorted(cache.glob("seed-*.json"), key=lambda p: int(p.stem.removeprefix("seed-")))
+    return [json.loads(p.read_text()) for p in paths]
+
+
 def result_name() -> str:
-    """unified.json for the product's own teachers' recipe, else a file named after what differs."""
+    """unified.json for the product's own recipe at its own input size, else a name saying what differs."""
     product = PRODUCT.train
-    if ARGS.image_size != IMAGE_SIZE:
-        return f"unified_{ARGS.image_size}px"
     if "unlabelled_images" in ARGS.students:
-        return "unified_unlabelled"
-    if (ARGS.generalist_share, ARGS.specialist_lr) == (product.generalist_share, product.specialist_lr):
-        return "unified"
-    return "unified_generalist" if ARGS.generalist_share else "unified_from_scratch"
+        name = "unified_unlabelled"
+    elif (ARGS.generalist_share, ARGS.specialist_lr) == (product.generalist_share, product.specialist_lr):
+        name = "unified"
+    else:
+        name = "unified_generalist" if ARGS.generalist_share else "unified_from_scratch"
+    return name if ARGS.image_size == PRODUCT.model.image_size else f"{name}_{ARGS.image_size}px"
 
 
 def write(datasets: dict, caches: dict[str, Path], load_at_start: list[float]) -> None:
-    """The result file from every dataset's finished seeds (those of a run in another process too)."""
-    done = {name: json.loads(path.read_text()) for name, path in caches.items() if path.is_file()}
+    """The result file from every dataset's finished seeds. A dataset with none here (its caches made on
+    another machine) keeps its block from the file it replaces, if that was measured under these settings."""
+    done = {name: finished_seeds(path) for name, path in caches.items()}
     results = {name: dataset_result(name, root, done[name], labels, prefixes)
-               for name, (root, _, labels, prefixes) in datasets.items() if done.get(name)}
+               for name, (root, _, labels, prefixes) in datasets.items() if done[name]}
+    earlier = RESULTS / f"{result_name()}.json"
+    if earlier.is_file():
+        previous = json.loads(earlier.read_text())
+        if same_work(previous["settings"], settings()):
+            results = {name: block for name, block in previous["datasets"].items() if name in datasets} | results
     summary = {key: value for result in results.values() for key, value in result["summary"].items()}
     write_result(result_name(), {"summary": summary, "datasets": results, "settings": settings(),
                                  "pooling": "Recall@1 pooled over all queries of the scored verticals (verticals "
@@ -400,11 +411,19 @@ def write(datasets: dict, caches: dict[str, Path], load_at_start: list[float]) -
                                             "95 % t intervals over seeds"}, load_at_start)
 
 
+def same_work(first: dict, second: dict) -> bool:
+    """Whether two runs' settings train the same models (threads change the speed only)."""
+    return {k: v for k, v in first.items() if k != "torch_threads"} == \
+        {k: v for k, v in second.items() if k != "torch_threads"}
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=100, help="P×K batches per vertical")
-    parser.add_argument("--image-size", type=int, default=IMAGE_SIZE)
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="train seeds from this one up to --seeds (another process may train the others)")
+    parser.add_argument("--steps", type=int, default=50, help="P×K batches per vertical")
+    parser.add_argument("--image-size", type=int, default=PRODUCT.model.image_size)
     parser.add_argument("--distill-factor", type=int, default=2,
                         help="the student distils for this many times the steps of one all-in-one model")
     parser.add_argument("--products", type=int, default=120, help="synthetic products per vertical")

@@ -167,7 +167,7 @@ def test_cluster_mode_needs_an_absolute_data_root_to_mount_the_pvc_at(tmp_path: 
 
 
 def test_specialists_and_the_student_start_from_the_generalist(tmp_path: Path) -> None:
-    """On by default (``generalist_share`` 0.8: unified.json against unified_from_scratch.json): the compiled
+    """On by default (``generalist_share`` 0.8: unified_32px.json against unified_from_scratch_32px.json): the compiled
     pipeline trains the generalist first and hands it to every specialist and the student; share 0 (Song et
     al.'s recipe) compiles without it."""
     handler = training_ir()["components"]["comp-exit-handler-1"]["dag"]["tasks"]

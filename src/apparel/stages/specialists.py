@@ -1,7 +1,7 @@
 """Specialist stage: one triplet-loss model per vertical (local Ray, or a KubeRay RayJob on a cluster),
 each fine-tuned at ``train.specialist_lr`` from one generalist trained first on every vertical for
-``train.generalist_share`` of the specialists' steps (the default, 0.8: benchmarks/results/unified.json against
-unified_from_scratch.json), or from scratch with a share of 0.
+``train.generalist_share`` of the specialists' steps (the default, 0.8: benchmarks/results/unified_32px.json against
+unified_from_scratch_32px.json), or from scratch with a share of 0.
 
 The CLI (all verticals) and the pipeline's ParallelFor step (one vertical) run this same function.
 """
