@@ -31,7 +31,6 @@ resumes and datasets and ranges of seeds can train in separate processes at once
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -42,11 +41,13 @@ from unified import (
     PRODUCT,
     UNSEEN_TESTS,
     WORK,
+    cached_seed,
     configure,
     degenerate_verticals,
     finished_seeds,
     pooled_recall_at_1,
     prepare,
+    save_seed,
     train_group,
 )
 
@@ -172,16 +173,15 @@ def main() -> None:
     caches = {name: WORK / f"sweet-spot-{name}-{key}" for name in found}  # a file per seed: runs may overlap
     for seed in range(ARGS.first_seed, ARGS.seeds):
         for name, (root, config, labels, _) in found.items():
-            path = caches[name] / f"seed-{seed}.json"
+            if name not in ARGS.datasets:
+                continue
+            cached = cached_seed(caches[name], seed)
             # a seed cached before the unseen catalog is trained again, in its place
-            stale = path.is_file() and root.name in UNSEEN_TESTS and f"unseen {labels[0]}" not in json.loads(
-                path.read_text())
-            if name not in ARGS.datasets or (path.is_file() and not stale):
+            if cached is not None and (root.name not in UNSEEN_TESTS or f"unseen {labels[0]}" in cached):
                 continue
             start = time.perf_counter()
-            result = run_seed(configure(config, ARGS.steps, seed, config.data.label), root, labels)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(result))
+            seeded = configure(config, ARGS.steps, seed, config.data.label)
+            save_seed(caches[name], seed, run_seed(seeded, root, labels))
             print(f"{name} seed {seed}: {time.perf_counter() - start:.0f}s (load {load_average()[0]})", flush=True)
             write(found, caches, load_at_start)
     write(found, caches, load_at_start)

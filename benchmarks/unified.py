@@ -361,18 +361,30 @@ def main() -> None:
     caches = {name: WORK / f"seeds-{name}-{key}" for name in datasets}  # a file per seed: runs may overlap
     for seed in range(ARGS.first_seed, ARGS.seeds):
         for name, (root, config, labels, _) in datasets.items():
-            path = caches[name] / f"seed-{seed}.json"
-            stale = path.is_file() and root.name in UNSEEN_TESTS and "unseen_scores" not in json.loads(path.read_text())
-            if name not in ARGS.datasets or (path.is_file() and not stale):
+            if name not in ARGS.datasets:
+                continue
+            cached = cached_seed(caches[name], seed)
+            if cached is not None and (root.name not in UNSEEN_TESTS or "unseen_scores" in cached):
                 continue
             start = time.perf_counter()
-            result = run_seed(configure(config, ARGS.steps, seed, config.data.label, ARGS.generalist_share,
-                                        ARGS.specialist_lr), root, labels, ARGS.students)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(result))
+            save_seed(caches[name], seed, run_seed(configure(config, ARGS.steps, seed, config.data.label,
+                                                             ARGS.generalist_share, ARGS.specialist_lr),
+                                                   root, labels, ARGS.students))
             print(f"{name} seed {seed}: {time.perf_counter() - start:.0f}s (load {load_average()[0]})", flush=True)
             write(datasets, caches, load_at_start)
     write(datasets, caches, load_at_start)
+
+
+def cached_seed(cache: Path, seed: int) -> dict | None:
+    """One finished seed of a dataset's cache folder (``unified.py`` and ``sweet_spot.py`` keep one file per seed,
+    so processes training other seeds of the same dataset never write the same file), or None."""
+    path = cache / f"seed-{seed}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def save_seed(cache: Path, seed: int, result: dict) -> None:
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / f"seed-{seed}.json").write_text(json.dumps(result))
 
 
 def finished_seeds(cache: Path) -> list[dict]:
@@ -399,13 +411,15 @@ def write(datasets: dict, caches: dict[str, Path], load_at_start: list[float]) -
     done = {name: finished_seeds(path) for name, path in caches.items()}
     results = {name: dataset_result(name, root, done[name], labels, prefixes)
                for name, (root, _, labels, prefixes) in datasets.items() if done[name]}
-    earlier = RESULTS / f"{result_name()}.json"
+    name = result_name()
+    earlier = RESULTS / f"{name}.json"
     if earlier.is_file():
         previous = json.loads(earlier.read_text())
         if same_work(previous["settings"], settings()):
-            results = {name: block for name, block in previous["datasets"].items() if name in datasets} | results
+            results = {dataset: block for dataset, block in previous["datasets"].items() if dataset in datasets} \
+                | results
     summary = {key: value for result in results.values() for key, value in result["summary"].items()}
-    write_result(result_name(), {"summary": summary, "datasets": results, "settings": settings(),
+    write_result(name, {"summary": summary, "datasets": results, "settings": settings(),
                                  "pooling": "Recall@1 pooled over all queries of the scored verticals (verticals "
                                             "weighted by queries); ratios are means of paired per-seed ratios, "
                                             "95 % t intervals over seeds"}, load_at_start)
