@@ -159,6 +159,36 @@ def resolution_unified_section(file: str = "unified_32px") -> list[str]:
             "", machine_line(result, f"{file}.json"), ""]
 
 
+def teacher_groups_section(file: str = "unified_teacher_groups") -> list[str]:
+    """The product's recipe beside a student of teachers of two verticals each, same seeds, one process each."""
+    if not (RESULTS / f"{file}.json").is_file():
+        return []
+    result = load(file)
+    s, settings, gpu = result["summary"], result["settings"], result["machine"]["gpu"]
+    ratios = ("unified_over_all_in_one", "unified_over_specialists", "unified_pair_teachers_over_all_in_one",
+              "unified_pair_teachers_over_specialists", "unified_pair_teachers_over_unified")
+    systems = ("specialists", "pair_teachers", "unified", "unified_pair_teachers", "all_in_one", "all_in_one_matched")
+    return [f"#### Teachers of one vertical or of two (`{file}.json`)", "",
+            f"`benchmarks/unified.py --students default,pair_teachers --device {settings['device']}`"
+            + (f" on an {gpu} (`benchmarks/device/`)" if gpu else "")
+            + f": the product's recipe, budgets, pairing and summary as above, {settings['image_size']} px, and a "
+            "second student (pair teachers) distilled for the same F×V×S steps from teachers of two alphabetically "
+            "adjacent verticals each (the size the 48 px sweet spot favours), fine-tuned from the same generalist "
+            "for 2×(1 − g)×S steps each, so that the teachers' total is unchanged"
+            + ("; cuDNN convolutions in TF32, torch's default on a GPU, for every system alike" if gpu else "")
+            + f". The seed count was fixed before the run (`{file}.json`).", "",
+            "| dataset · label | seeds | " + " | ".join(r.replace("unified_pair_teachers", "pair-teacher unified")
+                                                     .replace("all_in_one", "all-in-one").replace("_over_", " / ")
+                                                     for r in ratios)
+            + " |", "|---|---|" + "---|" * len(ratios),
+            *[f"| {name} | {seeds} | " + " | ".join(ci(s, prefix + r) for r in ratios) + " |"
+              for name, seeds, prefix, _ in scored_rows(result)],
+            "", "Pooled Recall@1 by the training label: " + "; ".join(
+                f"{title} " + ", ".join(f"{system} {s[f'{prefix}pooled_recall@1.{system}']:.3f}" for system in systems)
+                for title, prefix in (("test split", ""), ("unseen catalog", "unseen."))) + f" (`{file}.json`).",
+            "", machine_line(result, f"{file}.json"), ""]
+
+
 def group_sizes(summary: dict, prefix: str) -> list[int]:
     """The group sizes a ``sweet_spot*.json`` scored under ``prefix`` (``synthetic.``, ``unseen.``, ...)."""
     return sorted(int(k.rsplit("_", 1)[1]) for k in summary if k.startswith(f"{prefix}pooled_recall@1.size_"))
@@ -475,6 +505,7 @@ def main() -> None:
     readme = ROOT / "README.md"
     text = replace_summary_rows(readme.read_text())
     block = "\n".join([BEGIN, "", *unified_section(), *unlabelled_section(), *resolution_unified_section(),
+                       *teacher_groups_section(),
                        *sweet_spot_section("sweet_spot"), *sweet_spot_section("sweet_spot_32px"),
                        *attributes_section(), *attribute_recipes_section(),
                        *balanced_heads_section(), *branch_init_section(), *trunk_steps_section(),

@@ -41,13 +41,17 @@ and 5 on synthetic. Every recipe comparison ran at 32 px (``--image-size 32``, f
 ``train.distill_triplet_weight`` at 1.0 (the ``triplet_mix`` student recipe); ``unified_unlabelled_32px.json``
 (``--students default,unlabelled_images --datasets fashion-products``) adds a student distilled, for the same
 F×V×S steps, on the training images plus unlabelled catalog images (``UNLABELLED_SOURCE``: product ids not in
-fashion-products, near-duplicates of its images left out).
+fashion-products, near-duplicates of its images left out). ``unified_teacher_groups.json`` (``--students
+default,pair_teachers --device cuda``, 20 seeds on an H200: ``benchmarks/device/``) adds a student distilled from
+teachers of two alphabetically adjacent verticals each (``TEACHER_GROUP_SIZE``), each fine-tuned from the same
+generalist for 2×(1 − g)×S steps, so that the teachers' total stays V×S.
 
 Seeds run seed-major over the datasets and each finished seed is kept under runs/benchmarks/ (a file
 per dataset and seed), so an interrupted run resumes, datasets and ranges of seeds can train in separate
 processes at once (``--datasets``, ``--first-seed``), and the result file always holds every finished seed.
 
     python benchmarks/unified.py [--seeds 10] [--first-seed 0] [--steps 50] [--image-size 48] [--datasets synthetic]
+                                 [--students default,pair_teachers] [--device cuda]
 """
 
 from __future__ import annotations
@@ -76,15 +80,24 @@ from apparel.stages.data import generate_stage, ingest_stage  # noqa: E402
 from apparel.train.distill import teacher_targets  # noqa: E402
 from apparel.train.embedding_job import fit_in_process, job_frame, make_job  # noqa: E402
 from apparel.train.loop import embed  # noqa: E402
-from apparel.train.specialists import generalist_budget, specialist_budget  # noqa: E402
+from apparel.train.specialists import contiguous_groups, generalist_budget, group_name, specialist_budget  # noqa: E402
 
 PRODUCT = load_config(environ={})  # the product's defaults: the recipe this benchmark measures
 METRICS = ("recall@1", "recall@5", "recall@10", "map@r")
 WORK = ROOT / "runs" / "benchmarks" / "unified"
+DEVICE = torch.device("cpu")  # where models train and embed (``--device``; other benchmarks importing these: CPU)
+# Settings at the values every run had before the setting existed: left out of the cache key, so those runs'
+# caches stay theirs (the recipe before the generalist, one-vertical teachers, the CPU)
+EARLIER = {"generalist_share": 0, "distill_triplet_weight": 0, "specialist_lr": None, "teacher_group_size": 1,
+           "device": "cpu"}
 # Student recipes: name → TrainConfig overrides of the distillation (``default``: the product's config).
 STUDENTS = {"default": {}, "flipped_views": {"distill_flipped_views": True},
             "plain": {"distill_flipped_views": False}, "triplet_mix": {"distill_triplet_weight": 1.0},
-            "unlabelled_images": {}}
+            "unlabelled_images": {}, "pair_teachers": {}}
+# Verticals per teacher of a student recipe (else 1, the product's specialists): ``pair_teachers`` distils from
+# teachers of two alphabetically adjacent verticals each, fine-tuned from the same generalist on the same total
+# steps (the sweet spot of sweet_spot.json), and they are scored too, as the system ``pair_teachers``.
+TEACHER_GROUP_SIZE = {"pair_teachers": 2}
 # ``unlabelled_images`` distils on the training images plus unlabelled catalog images (fashion-products only):
 # the other images of the 224 px catalog, their labels blanked, with every id of fashion-products left out and
 # every image within NEAR_DUPLICATE of a fashion-products image (a 16 px grey thumbnail, L2) left out too.
@@ -111,22 +124,30 @@ def scaled(config: Config, factor: int, **overrides: object) -> Config:
 
 
 def train_group(config: Config, root: Path, group: list[str], name: str) -> EmbeddingNet:
-    return fit_in_process(make_job(scaled(config, len(group)), name, root, group, "triplet"))
+    return fit_in_process(make_job(scaled(config, len(group)), name, root, group, "triplet"), DEVICE)
 
 
-def train_teachers(config: Config, root: Path, verticals: list[str], scratch: Path
-                   ) -> tuple[dict[str, EmbeddingNet], Path | None]:
-    """The product's teachers (``apparel.stages.specialists``): a generalist over every vertical, then each
-    specialist fine-tuned from it, under the product's own budget split. Returns them and the generalist's
-    folder (None when the share is 0 and the specialists start from scratch)."""
-    start = None
-    if config.train.generalist_share > 0:
-        start = scratch / "generalist"
-        fit_in_process(make_job(generalist_budget(config, len(verticals)), "generalist", root, verticals,
-                                "triplet")).save(start)
-    budget = specialist_budget(config)
-    return {v: fit_in_process(make_job(budget, f"specialist-{v}", root, [v], "triplet", init_path=start))
-            for v in verticals}, start
+def train_generalist(config: Config, root: Path, verticals: list[str], scratch: Path) -> Path | None:
+    """The generalist every teacher and student starts from (``apparel.stages.specialists``): its folder, or
+    None when the share is 0 and the teachers start from scratch."""
+    if config.train.generalist_share == 0:
+        return None
+    start = scratch / "generalist"
+    fit_in_process(make_job(generalist_budget(config, len(verticals)), "generalist", root, verticals, "triplet"),
+                   DEVICE).save(start)
+    return start
+
+
+def train_teachers(config: Config, root: Path, verticals: list[str], start: Path | None, group_size: int = 1
+                   ) -> dict[str, EmbeddingNet]:
+    """The product's teachers, one per vertical, or one per group of ``group_size`` verticals, each fine-tuned from
+    the generalist under the product's own budget split; {vertical: the teacher of its group}."""
+    teachers = {}
+    for group in contiguous_groups(verticals, group_size):
+        model = fit_in_process(make_job(specialist_budget(config, len(group)), f"specialist-{group_name(group)}",
+                                        root, group, "triplet", init_path=start), DEVICE)
+        teachers |= dict.fromkeys(group, model)
+    return teachers
 
 
 def distill(config: Config, root: Path, specialists: dict[str, EmbeddingNet], scratch: Path, factor: int = 1,
@@ -136,13 +157,13 @@ def distill(config: Config, root: Path, specialists: dict[str, EmbeddingNet], sc
     regression job) under the recipe's settings."""
     folders = {}
     for vertical, model in specialists.items():
-        model.save(scratch / vertical)
+        model.save(scratch / vertical)  # a group's teacher once per vertical: teacher_targets reads folders
         folders[vertical] = scratch / vertical
     config = scaled(config, len(specialists) * factor, **(recipe or {}))
     job = make_job(config, "unified", root, sorted(specialists), "regress", scratch / "teachers.pt", start)
     torch.save(teacher_targets(job_frame(job, "train"), folders, config.train.distill_flipped_views),
                scratch / "teachers.pt")
-    return fit_in_process(job)
+    return fit_in_process(job, DEVICE)
 
 
 def routed_embed(models: dict[str, EmbeddingNet], images: torch.Tensor, verticals: np.ndarray) -> float:
@@ -179,7 +200,9 @@ def run_seed(config: Config, root: Path, eval_labels: list[str], students: list[
     verticals = dataset.verticals
     test = dataset.split("test")
     with tempfile.TemporaryDirectory() as scratch:
-        specialists, start = train_teachers(config, root, verticals, Path(scratch))
+        start = train_generalist(config, root, verticals, Path(scratch))
+        teachers = {1: train_teachers(config, root, verticals, start)}
+        specialists = teachers[1]
         all_in_one = train_group(config, root, verticals, "all-in-one")
         # the sceptic's baseline: one triplet model given every step the unified system took
         matched = train_group(scaled(config, 1 + ARGS.distill_factor), root, verticals, "all-in-one-matched")
@@ -191,7 +214,12 @@ def run_seed(config: Config, root: Path, eval_labels: list[str], students: list[
             student_root = UNLABELLED_ROOTS.get(root.name) if student == "unlabelled_images" else root
             if student_root is None:
                 continue  # this dataset has no unlabelled images
-            unified = distill(config, student_root, specialists, work, ARGS.distill_factor, STUDENTS[student], start)
+            size = TEACHER_GROUP_SIZE.get(student, 1)
+            if size not in teachers:
+                teachers[size] = train_teachers(config, root, verticals, start, size)
+                systems[student] = teachers[size]
+            unified = distill(config, student_root, teachers[size], work, ARGS.distill_factor, STUDENTS[student],
+                              start)
             systems["unified" if student == "default" else f"unified_{student}"] = {v: unified for v in verticals}
     result: dict = {"scores": {label: {name: evaluate_models(models, test, label) for name, models in systems.items()}
                                for label in eval_labels}}
@@ -203,7 +231,8 @@ def run_seed(config: Config, root: Path, eval_labels: list[str], students: list[
     images = load_images(test["image"].tolist(), config.model.image_size)
     result["latency_ms"] = latency_ms({"specialists": specialists, "unified": systems["unified"]}, images,
                                       test["vertical"].to_numpy())
-    result["params"] = {"specialists": sum(count_parameters(m) for m in specialists.values()),
+    distinct = {id(m): m for m in specialists.values()}.values()  # a group's teacher serves several verticals
+    result["params"] = {"specialists": sum(count_parameters(m) for m in distinct),
                         "unified": count_parameters(systems["unified"][verticals[0]])}
     return result
 
@@ -344,6 +373,7 @@ def settings() -> dict:
             "batch": "8x4", "distill_factor": ARGS.distill_factor, "students": ARGS.students,
             "backbone": "resnet18", "torch_threads": ARGS.threads, "generalist_share": ARGS.generalist_share,
             "specialist_lr": ARGS.specialist_lr, "distill_triplet_weight": PRODUCT.train.distill_triplet_weight,
+            "device": ARGS.device,
             "unseen_test": bool(UNSEEN_TESTS)}
 
 
@@ -353,11 +383,9 @@ def main() -> None:
     base = load_config(environ={"APPAREL__MODEL__IMAGE_SIZE": str(ARGS.image_size)})
     datasets = prepare(base, ARGS.datasets, ARGS.products, ARGS.students)
     # threads change the speed, not the models: seeds trained with other thread counts are the same work
-    # settings at the values of the recipe before the generalist are left out: its seeds keep their caches
     # the unseen test catalog only adds scores: a seed cached without them is trained again, in its place
-    before = {"generalist_share": 0, "distill_triplet_weight": 0, "specialist_lr": None}
     key = settings_key({k: v for k, v in settings().items()
-                        if k not in ("torch_threads", "unseen_test") and before.get(k, "") != v})
+                        if k not in ("torch_threads", "unseen_test") and EARLIER.get(k, "") != v})
     caches = {name: WORK / f"seeds-{name}-{key}" for name in datasets}  # a file per seed: runs may overlap
     for seed in range(ARGS.first_seed, ARGS.seeds):
         for name, (root, config, labels, _) in datasets.items():
@@ -398,6 +426,8 @@ def result_name() -> str:
     product = PRODUCT.train
     if "unlabelled_images" in ARGS.students:
         name = "unified_unlabelled"
+    elif "pair_teachers" in ARGS.students:
+        name = "unified_teacher_groups"
     elif (ARGS.generalist_share, ARGS.specialist_lr) == (product.generalist_share, product.specialist_lr):
         name = "unified"
     else:
@@ -426,9 +456,10 @@ def write(datasets: dict, caches: dict[str, Path], load_at_start: list[float]) -
 
 
 def same_work(first: dict, second: dict) -> bool:
-    """Whether two runs' settings train the same models (threads change the speed only)."""
-    return {k: v for k, v in first.items() if k != "torch_threads"} == \
-        {k: v for k, v in second.items() if k != "torch_threads"}
+    """Whether two runs' settings train the same models (threads change the speed only; a setting a file
+    lacks had its EARLIER value)."""
+    return {k: v for k, v in (EARLIER | first).items() if k != "torch_threads"} == \
+        {k: v for k, v in (EARLIER | second).items() if k != "torch_threads"}
 
 
 if __name__ == "__main__":
@@ -446,10 +477,12 @@ if __name__ == "__main__":
     parser.add_argument("--datasets", type=lambda s: s.split(","), default=["fashion-products", "synthetic"],
                         help="which datasets to train in this invocation (finished seeds of others are kept)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="where models train and embed (cuda: a GPU)")
     parser.add_argument("--generalist-share", type=float, default=PRODUCT.train.generalist_share,
                         help="share of the teachers' triplet steps on the generalist (0: specialists from scratch)")
     parser.add_argument("--specialist-lr", type=float, default=PRODUCT.train.specialist_lr,
                         help="learning rate of the specialists' fine-tune from the generalist (0: train.lr)")
     ARGS = parser.parse_args()
     ARGS.specialist_lr = ARGS.specialist_lr or None
+    DEVICE = torch.device(ARGS.device)
     main()

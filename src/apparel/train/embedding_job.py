@@ -195,9 +195,9 @@ def train_worker(job_dict: dict) -> None:
         ray.train.torch.get_device(), ray.train.torch.prepare_model)
 
 
-def fit_in_process(job: EmbeddingJob) -> EmbeddingNet:
-    """The same loop without Ray: for benchmarks and quick experiments (no checkpoints)."""
-    return fit(job, report=lambda metrics, model, save: None).eval()
+def fit_in_process(job: EmbeddingJob, device: torch.device | None = None) -> EmbeddingNet:
+    """The same loop without Ray: for benchmarks and quick experiments (no checkpoints); CPU unless ``device``."""
+    return fit(job, report=lambda metrics, model, save: None, device=device).eval()
 
 
 def ensure_ray(config: Config) -> None:

@@ -37,7 +37,8 @@ def train_all_in_one(config: Config, dataset_root: Path, out_dir: Path) -> Path:
 
 
 def contiguous_groups(verticals: list[str], size: int) -> list[list[str]]:
-    """Verticals cut into groups of ``size`` (the last may be smaller), for the sweet-spot study."""
+    """Verticals cut into groups of ``size`` (the last may be smaller), for the sweet-spot study and the
+    grouped teachers of ``benchmarks/unified.py``."""
     return [verticals[i : i + size] for i in range(0, len(verticals), size)]
 
 
@@ -52,9 +53,9 @@ def generalist_budget(config: Config, verticals: int) -> Config:
     return _steps(config, config.train.generalist_share * verticals * config.train.steps_per_epoch)
 
 
-def specialist_budget(config: Config) -> Config:
-    """What is left to each specialist after the generalist's share (all of it when the share is 0), at
-    ``specialist_lr`` when it fine-tunes from the generalist."""
+def specialist_budget(config: Config, verticals: int = 1) -> Config:
+    """What is left to a specialist of ``verticals`` verticals after the generalist's share (all of it when the
+    share is 0), at ``specialist_lr`` when it fine-tunes from the generalist."""
     train = config.train
     lr = train.specialist_lr if train.generalist_share > 0 and train.specialist_lr else train.lr
-    return _steps(config, (1 - train.generalist_share) * train.steps_per_epoch, lr=lr)
+    return _steps(config, (1 - train.generalist_share) * verticals * train.steps_per_epoch, lr=lr)
