@@ -215,14 +215,20 @@ def sizes(setup: Setup, models: dict) -> dict:
                    "multilabel": count_parameters(models["multilabel"]), "embedding_only": count_parameters(base)}}
 
 
-def run_dataset(config: Config, root: Path, names: list[str], cache: Path) -> dict:
-    """Every seed of one dataset. Each finished seed goes to ``cache`` (the trunk beside it), so an interrupted
-    run resumes at its next seed and a run with more seeds extends a finished one; a changed catalog starts over."""
+def resumed(cache: Path, root: Path) -> dict:
+    """A dataset's finished seeds (``per_seed``) kept in ``cache``, with its trunk beside it, so an interrupted run
+    resumes at its next seed and a run with more seeds extends a finished one; a changed catalog starts over."""
     version = Dataset.load(root).info.version
     done = json.loads(cache.read_text()) if cache.is_file() else {}
     if done.get("dataset_version") != version:
         done = {"dataset_version": version, "per_seed": []}
         shutil.rmtree(cache.with_suffix(".trunk"), ignore_errors=True)
+    return done
+
+
+def run_dataset(config: Config, root: Path, names: list[str], cache: Path) -> dict:
+    """Every seed of one dataset, resumed from ``cache``."""
+    done = resumed(cache, root)
     setup = prepare(config, root, names, cache.with_suffix(".trunk"))
     done["attributes"] = [spec.name for spec in setup.specs]  # every head trained, scored or not
     for seed in range(len(done["per_seed"]), ARGS.seeds):

@@ -69,7 +69,9 @@ system, batches of 32 from the rows labelled for the heads trained, trunk 100 st
 Scores: mean test attribute accuracy, and Recall@1 of the trunk's embedding for the systems that keep one,
 next to the unified trunk's own (by the trunk's training label: product on the synthetic catalog,
 articleType+baseColour on the real one; per vertical, pooled over queries). Ratios are means of paired
-per-seed ratios with 95 % t intervals.
+per-seed ratios with 95 % t intervals. Each finished seed is kept under runs/benchmarks/<result>/ (a file per
+dataset, the trunk beside it), so an interrupted run resumes at its next seed, more seeds extend a finished run,
+and the datasets can run in two processes at once (``--datasets``).
 
     python benchmarks/attributes_recipes.py [--seeds 3] [--datasets synthetic,fashion-products] [--threads 1]
         [--systems a,b,...] [--result attributes_recipes]
@@ -92,7 +94,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from attributes import Setup, catalogs, drop_labels, mean_accuracy, prepare, schedule  # noqa: E402
+from attributes import Setup, catalogs, drop_labels, mean_accuracy, prepare, resumed, schedule  # noqa: E402
 from common import ROOT, load_average, paired_ratio, settings_key, write_result  # noqa: E402
 from unified import configure  # noqa: E402
 
@@ -267,13 +269,22 @@ def run_seed(setup: Setup, seed: int) -> dict:
     return out
 
 
-def run_dataset(config: Config, root: Path, names: list[str]) -> dict:
-    setup = prepare(config, root, names)
-    per_seed = []
-    for seed in range(ARGS.seeds):
+def run_dataset(config: Config, root: Path, names: list[str], cache: Path) -> dict:
+    """Every seed of one dataset; each finished seed goes to ``cache`` (``attributes.resumed``)."""
+    done = resumed(cache, root)
+    setup = prepare(config, root, names, cache.with_suffix(".trunk"))
+    done["unified_recall@1"] = recall_at_1(setup.base, setup)
+    for seed in range(len(done["per_seed"]), ARGS.seeds):
         start = time.perf_counter()
-        per_seed.append(run_seed(setup, seed))
+        done["per_seed"].append(run_seed(setup, seed))
+        cache.write_text(json.dumps(done))
         print(f"{root.name} seed {seed}: {time.perf_counter() - start:.0f}s (load {load_average()[0]})", flush=True)
+    return finished(done)
+
+
+def finished(done: dict) -> dict:
+    """One dataset's result from its cached seeds (the first ``--seeds`` of them)."""
+    per_seed = done["per_seed"][:ARGS.seeds]
     ratios: dict = {}
     for rate in map(str, ARGS.missing_rates):
         accuracy = {name: [s[rate]["accuracy"][name] for s in per_seed] for name in per_seed[0][rate]["accuracy"]}
@@ -283,7 +294,7 @@ def run_dataset(config: Config, root: Path, names: list[str]) -> dict:
         recall = {name: [s[rate]["recall@1"][name] for s in per_seed] for name in per_seed[0][rate]["recall@1"]}
         for name, values in recall.items():
             ratios[f"{rate}.recall@1_{name}"] = round(float(np.mean(values)), 4)
-    return {"per_seed": per_seed, "unified_recall@1": recall_at_1(setup.base, setup), "ratios": ratios}
+    return {"per_seed": per_seed, "unified_recall@1": done["unified_recall@1"], "ratios": ratios}
 
 
 def main() -> None:
@@ -295,14 +306,20 @@ def main() -> None:
                 "batches": "labelled_rows", "systems": tuple(ARGS.systems)}
     if ARGS.image_size != 32:  # the key of the runs before the option existed, all at 32 px, stays as it was
         settings["image_size"] = ARGS.image_size
-    key = settings_key(settings)
+    key = settings_key({k: v for k, v in settings.items() if k != "seeds"})
     work = ROOT / "runs" / "benchmarks" / ARGS.result
-    caches = {name: work / f"{name}-{key}.json" for name in ("synthetic", "fashion-products")}
+    # a file of finished seeds per dataset: a run resumes, more seeds extend it, datasets may run in two processes
+    caches = {name: work / f"{name}-seeds-{key}.json" for name in ("synthetic", "fashion-products")}
     work.mkdir(parents=True, exist_ok=True)
+    results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, config, root, names in catalogs(base, Path(tmp), ARGS.datasets, 120):
-            caches[name].write_text(json.dumps(run_dataset(config, root, names)))
-    results = {name: json.loads(path.read_text()) for name, path in caches.items() if path.is_file()}
+            results[name] = run_dataset(config, root, names, caches[name])
+    for name, path in caches.items():  # another process's datasets, with every seed asked for
+        if name not in results and path.is_file():
+            done = json.loads(path.read_text())
+            if len(done["per_seed"]) >= ARGS.seeds:
+                results[name] = finished(done)
     summary = {f"{d}.{k}": v for d, r in results.items() for k, v in r["ratios"].items()}
     summary |= {f"{d}.unified_recall@1": r["unified_recall@1"] for d, r in results.items()}
     write_result(ARGS.result, {"summary": summary, "datasets": results,
