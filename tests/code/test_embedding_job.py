@@ -56,6 +56,7 @@ def test_generalist_and_specialists_share_the_specialists_steps() -> None:
     config = load_config(environ={"APPAREL__TRAIN__STEPS_PER_EPOCH": "20", "APPAREL__TRAIN__GENERALIST_SHARE": "0.5"})
     assert generalist_budget(config, 5).train.steps_per_epoch == 50  # half of 5 verticals × 20
     assert specialist_budget(config).train.steps_per_epoch == 10
+    assert specialist_budget(config, 2).train.steps_per_epoch == 20  # a teacher of two verticals: both shares
     scratch = load_config(environ={"APPAREL__TRAIN__STEPS_PER_EPOCH": "20", "APPAREL__TRAIN__GENERALIST_SHARE": "0"})
     assert specialist_budget(scratch).train.steps_per_epoch == 20
 
