@@ -57,6 +57,7 @@ processes at once (``--datasets``, ``--first-seed``), and the result file always
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import shutil
 import sys
@@ -304,7 +305,16 @@ def prepare(base: Config, trained: list[str], products: int, students: list[str]
     """Ingested datasets (reused when unchanged): root, config, eval labels, summary-key prefixes, with
     ``products`` synthetic products per vertical; the unseen catalog and the ``students``' unlabelled datasets
     go to UNSEEN_TESTS and UNLABELLED_ROOTS. Every dataset is prepared, so that the result file holds the
-    finished seeds of each; only those in ``trained`` are ingested again (see ``mine``)."""
+    finished seeds of each; the real catalog is ingested again only when ``trained`` (see ``mine``), the synthetic
+    one drawn only when missing, one process at a time."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    with open(WORK / "prepare.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # processes started together: one draws and ingests, the others reuse
+        return prepare_datasets(base, trained, products, students)
+
+
+def prepare_datasets(base: Config, trained: list[str], products: int, students: list[str]
+                     ) -> dict[str, tuple[Path, Config, list[str], list[str]]]:
     datasets = {}
     real = SHARED_DATA / "fashion-products"
     if real.is_dir():
@@ -318,7 +328,9 @@ def prepare(base: Config, trained: list[str], products: int, students: list[str]
             UNSEEN_TESTS["fashion-products-ds"] = unseen
             if "unlabelled_images" in students:
                 UNLABELLED_ROOTS["fashion-products-ds"] = with_unlabelled(WORK / "fashion-products-ds", unseen)
-    if mine("synthetic", WORK / f"synthetic-{products}-ds", trained):
+    # never drawn again: drawing rewrites every image (and so re-ingests) under processes reading them, and one
+    # read a half-written manifest (the same settings draw the same catalog)
+    if not (WORK / f"synthetic-{products}-ds" / "dataset.json").is_file():
         catalog = {"products_per_vertical": products, "views_per_product": 4}
         labels = generate_stage(base, WORK / f"synthetic-{products}", catalog)
         ingest_stage(base, labels.parent, WORK / f"synthetic-{products}-ds")
@@ -373,8 +385,7 @@ def settings() -> dict:
             "batch": "8x4", "distill_factor": ARGS.distill_factor, "students": ARGS.students,
             "backbone": "resnet18", "torch_threads": ARGS.threads, "generalist_share": ARGS.generalist_share,
             "specialist_lr": ARGS.specialist_lr, "distill_triplet_weight": PRODUCT.train.distill_triplet_weight,
-            "device": ARGS.device,
-            "unseen_test": bool(UNSEEN_TESTS)}
+            "device": ARGS.device, "unseen_test": bool(UNSEEN_TESTS)}
 
 
 def main() -> None:
