@@ -88,7 +88,8 @@ METRICS = ("recall@1", "recall@5", "recall@10", "map@r")
 WORK = ROOT / "runs" / "benchmarks" / "unified"
 DEVICE = torch.device("cpu")  # where models train and embed (``--device``; other benchmarks importing these: CPU)
 # Settings at the values every run had before the setting existed: left out of the cache key, so those runs'
-# caches stay theirs (the recipe before the generalist, one-vertical teachers, the CPU)
+# caches stay theirs, and filled in where a result file lacks them (the recipe before the generalist, the CPU;
+# teacher_group_size is in the first unified_teacher_groups.json's settings, 1 for its default student)
 EARLIER = {"generalist_share": 0, "distill_triplet_weight": 0, "specialist_lr": None, "teacher_group_size": 1,
            "device": "cpu"}
 # Student recipes: name → TrainConfig overrides of the distillation (``default``: the product's config).
