@@ -457,6 +457,16 @@ def summary_rows() -> list[str]:
                        if "unseen." + key in unified else "")
                     + f"synthetic ({seeds.get('synthetic', 0)} seeds) {ci(unified, 'synthetic.' + key)} "
                     "| `unified.json` |")
+    if (RESULTS / "unified_teacher_groups.json").is_file():
+        groups = load("unified_teacher_groups")
+        g, seeds_there = groups["summary"], groups["datasets"]["fashion-products"]["seeds"]
+        rows.append(f"| the same recipe on an {groups['machine']['gpu'] or 'other machine'}, {seeds_there} seeds "
+                    "(count fixed before the run), and a student of teachers of two verticals each, 95 % CI | "
+                    f"unified over all-in-one (training label) {ci(g, 'unified_over_all_in_one')}, unseen catalog "
+                    f"{ci(g, 'unseen.unified_over_all_in_one')}; over specialists {ci(g, 'unified_over_specialists')}; "
+                    f"pair-teacher student over the default student: unseen catalog "
+                    f"{ci(g, 'unseen.unified_pair_teachers_over_unified')}, test split "
+                    f"{ci(g, 'unified_pair_teachers_over_unified')} | `unified_teacher_groups.json` |")
     if (RESULTS / "unified_32px.json").is_file():
         small = load("unified_32px")
         small_seeds = {name: data["seeds"] for name, data in small["datasets"].items()}
@@ -493,7 +503,7 @@ def summary_rows() -> list[str]:
 
 def replace_summary_rows(text: str) -> str:
     lines = text.split("\n")
-    files = "ingest|unified|unified_32px|sweet_spot|sweet_spot_32px|attributes|landmarks"
+    files = "ingest|unified|unified_teacher_groups|unified_32px|sweet_spot|sweet_spot_32px|attributes|landmarks"
     ours = [i for i, line in enumerate(lines) if re.match(rf"^\|.*\| `({files})\.json` \|$", line)]
     if not ours:
         return text

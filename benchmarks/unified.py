@@ -33,7 +33,7 @@ of its images and byte-identical copies left out, about 13 times its test split,
 noise shrinks and what is left of the interval is the training's.
 
 Results: ``unified.json`` for the product's recipe at the product's input size (``model.image_size``, 48 px: a
-generalist on 0.8 of the teachers' steps, specialists fine-tuned from it at 2e-4), 10 seeds on fashion-products
+generalist on 0.8 of the teachers' steps, specialists fine-tuned from it at 2e-4), 20 seeds on fashion-products
 and 5 on synthetic. Every recipe comparison ran at 32 px (``--image-size 32``, files ending in ``_32px``):
 ``unified_32px.json`` is the product's recipe, ``unified_from_scratch_32px.json`` Song et al.'s
 (``--generalist-share 0``), ``unified_generalist_32px.json`` share 0.5 with specialists at the full rate
