@@ -226,6 +226,13 @@ def resumed(cache: Path, root: Path) -> dict:
     return done
 
 
+def done_elsewhere(caches: dict[str, Path], trained: dict, seeds: int) -> dict[str, dict]:
+    """The cached records of the datasets another process trained (not in ``trained``), with all ``seeds``."""
+    records = {name: json.loads(path.read_text()) for name, path in caches.items()
+               if name not in trained and path.is_file()}
+    return {name: done for name, done in records.items() if len(done["per_seed"]) >= seeds}
+
+
 def run_dataset(config: Config, root: Path, names: list[str], cache: Path) -> dict:
     """Every seed of one dataset, resumed from ``cache``."""
     done = resumed(cache, root)
@@ -316,11 +323,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name, config, root, names in catalogs(base, Path(tmp), ARGS.datasets, ARGS.products):
             results[name] = run_dataset(config, root, names, caches[name])
-    for name, path in caches.items():  # another process's datasets, with every seed asked for: their results as is
-        if name not in results and path.is_file():
-            done = json.loads(path.read_text())
-            if len(done["per_seed"]) >= ARGS.seeds:
-                results[name] = finished(done)
+    results |= {name: finished(done) for name, done in done_elsewhere(caches, results, ARGS.seeds).items()}
     write_result("attributes", {"summary": summary(results), "datasets": results,
                                 "settings": {**settings, "threads": ARGS.threads}}, load_at_start)
 

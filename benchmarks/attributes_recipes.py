@@ -94,7 +94,16 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from attributes import Setup, catalogs, drop_labels, mean_accuracy, prepare, resumed, schedule  # noqa: E402
+from attributes import (  # noqa: E402
+    Setup,
+    catalogs,
+    done_elsewhere,
+    drop_labels,
+    mean_accuracy,
+    prepare,
+    resumed,
+    schedule,
+)
 from common import ROOT, load_average, paired_ratio, settings_key, write_result  # noqa: E402
 from unified import configure  # noqa: E402
 
@@ -273,7 +282,8 @@ def run_dataset(config: Config, root: Path, names: list[str], cache: Path) -> di
     """Every seed of one dataset; each finished seed goes to ``cache`` (``attributes.resumed``)."""
     done = resumed(cache, root)
     setup = prepare(config, root, names, cache.with_suffix(".trunk"))
-    done["unified_recall@1"] = recall_at_1(setup.base, setup)
+    if "unified_recall@1" not in done:  # the trunk's, kept beside the cache with it
+        done["unified_recall@1"] = recall_at_1(setup.base, setup)
     for seed in range(len(done["per_seed"]), ARGS.seeds):
         start = time.perf_counter()
         done["per_seed"].append(run_seed(setup, seed))
@@ -315,11 +325,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name, config, root, names in catalogs(base, Path(tmp), ARGS.datasets, 120):
             results[name] = run_dataset(config, root, names, caches[name])
-    for name, path in caches.items():  # another process's datasets, with every seed asked for
-        if name not in results and path.is_file():
-            done = json.loads(path.read_text())
-            if len(done["per_seed"]) >= ARGS.seeds:
-                results[name] = finished(done)
+    results |= {name: finished(done) for name, done in done_elsewhere(caches, results, ARGS.seeds).items()}
     summary = {f"{d}.{k}": v for d, r in results.items() for k, v in r["ratios"].items()}
     summary |= {f"{d}.unified_recall@1": r["unified_recall@1"] for d, r in results.items()}
     write_result(ARGS.result, {"summary": summary, "datasets": results,

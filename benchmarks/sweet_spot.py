@@ -41,13 +41,13 @@ from unified import (
     PRODUCT,
     UNSEEN_TESTS,
     WORK,
-    cached_seed,
     configure,
     degenerate_verticals,
     finished_seeds,
     pooled_recall_at_1,
     prepare,
     save_seed,
+    seed_done,
     train_group,
 )
 
@@ -175,9 +175,7 @@ def main() -> None:
         for name, (root, config, labels, _) in found.items():
             if name not in ARGS.datasets:
                 continue
-            cached = cached_seed(caches[name], seed)
-            # a seed cached before the unseen catalog is trained again, in its place
-            if cached is not None and (root.name not in UNSEEN_TESTS or f"unseen {labels[0]}" in cached):
+            if seed_done(caches[name], seed, root, f"unseen {labels[0]}"):
                 continue
             start = time.perf_counter()
             seeded = configure(config, ARGS.steps, seed, config.data.label)

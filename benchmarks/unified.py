@@ -395,7 +395,6 @@ def main() -> None:
     base = load_config(environ={"APPAREL__MODEL__IMAGE_SIZE": str(ARGS.image_size)})
     datasets = prepare(base, ARGS.datasets, ARGS.products, ARGS.students)
     # threads change the speed, not the models: seeds trained with other thread counts are the same work
-    # the unseen test catalog only adds scores: a seed cached without them is trained again, in its place
     key = settings_key({k: v for k, v in settings().items()
                         if k not in ("torch_threads", "unseen_test") and EARLIER.get(k, "") != v})
     caches = {name: WORK / f"seeds-{name}-{key}" for name in datasets}  # a file per seed: runs may overlap
@@ -403,8 +402,7 @@ def main() -> None:
         for name, (root, config, labels, _) in datasets.items():
             if name not in ARGS.datasets:
                 continue
-            cached = cached_seed(caches[name], seed)
-            if cached is not None and (root.name not in UNSEEN_TESTS or "unseen_scores" in cached):
+            if seed_done(caches[name], seed, root, "unseen_scores"):
                 continue
             start = time.perf_counter()
             save_seed(caches[name], seed, run_seed(configure(config, ARGS.steps, seed, config.data.label,
@@ -415,11 +413,12 @@ def main() -> None:
     write(datasets, caches, load_at_start)
 
 
-def cached_seed(cache: Path, seed: int) -> dict | None:
-    """One finished seed of a dataset's cache folder (``unified.py`` and ``sweet_spot.py`` keep one file per seed,
-    so processes training other seeds of the same dataset never write the same file), or None."""
+def seed_done(cache: Path, seed: int, root: Path, unseen_key: str) -> bool:
+    """Whether a dataset's cache folder holds the seed (``unified.py`` and ``sweet_spot.py`` keep one file per seed,
+    so processes training other seeds of the same dataset never write the same file), with ``unseen_key`` when the
+    dataset has an unseen catalog: a seed cached before the unseen catalog is trained again, in its place."""
     path = cache / f"seed-{seed}.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    return path.is_file() and (root.name not in UNSEEN_TESTS or unseen_key in json.loads(path.read_text()))
 
 
 def save_seed(cache: Path, seed: int, result: dict) -> None:

@@ -33,8 +33,9 @@ def shrink(paths: list[str]) -> None:
     for path in map(Path, paths):
         target = OUT / path.parent.parent.name / "images" / path.name
         target.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(load_image(str(path), SIZE)).save(target, format="PNG", optimize=True)
-        if not np.array_equal(load_image(str(target), SIZE), load_image(str(path), SIZE)):
+        model_input = load_image(str(path), SIZE)
+        Image.fromarray(model_input).save(target, format="PNG", optimize=True)
+        if not np.array_equal(load_image(str(target), SIZE), model_input):
             raise SystemExit(f"{path}: the shrunk image gives other model inputs")
 
 
