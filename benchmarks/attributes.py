@@ -1,12 +1,14 @@
 """Progressive attribute branches vs one model per attribute vs one multi-label model, and channel-wise
 attention in the progressive branches on vs off.
 
-All systems start from the same unified trunk (specialists from scratch distilled, Song et al.'s recipe; the
-product's default now starts its specialists from a generalist, which this measurement predates; one trunk per
-dataset, trained once) and get the same total number of optimiser steps, N×S for N attributes
-and S = ``--steps``; labels are dropped at random from the training split only (0 %, 50 %, 80 %), the test
-split keeps every label. Each seed re-draws the dropped labels, the heads' initialisation and the batches;
-ratios are means of paired per-seed ratios of mean test accuracy, with 95 % t intervals over seeds.
+All systems start from the same unified trunk, trained once per dataset with the product's recipe
+(``train.generalist_share`` of the teachers' steps on a generalist, each specialist fine-tuned from it at
+``train.specialist_lr``, the student distilled from them for V×S steps starting from the generalist; runs before
+2026-11-28 used specialists from scratch, Song et al.'s recipe) and get the same total number of optimiser
+steps, N×S for N attributes and S = ``--steps``; labels are dropped at random from the training split only
+(0 %, 50 %, 80 %), the test split keeps every label. Each seed re-draws the dropped labels, the heads'
+initialisation and the batches; ratios are means of paired per-seed ratios of mean test accuracy, with 95 % t
+intervals over seeds.
 
 Optimiser steps each head sees (b = S/25 branch-alone steps on a frozen trunk, f = S/10 joint fine-tune steps
 after each new branch, F = S - b - f end-to-end steps per head once all are in; at S = 50 the product's own
@@ -59,7 +61,7 @@ from common import (  # noqa: E402
     settings_key,
     write_result,
 )
-from unified import configure, distill, train_group  # noqa: E402
+from unified import configure, distill, train_generalist, train_teachers  # noqa: E402
 
 from apparel.config import Config, load_config  # noqa: E402
 from apparel.data.dataset import load_images, normalize  # noqa: E402
@@ -79,16 +81,18 @@ from apparel.train.attributes import (  # noqa: E402
 from apparel.train.loop import embed  # noqa: E402
 
 MISSING_RATES = (0.0, 0.5, 0.8)
-LOCAL_MAPS = load_config(environ={}).train.attribute_local_maps  # the product's branches, here and per attribute
+PRODUCT = load_config(environ={}).train
+LOCAL_MAPS = PRODUCT.attribute_local_maps  # the product's branches, here and per attribute
 DATASETS = ("synthetic", "fashion-products")
 WORK = ROOT / "runs" / "benchmarks" / "attributes"
 
 
 def unified_trunk(config: Config, root: Path) -> EmbeddingNet:
+    """The product's unified model: a generalist, teachers fine-tuned from it, a student distilled from them."""
     verticals = Dataset.load(root).verticals
-    specialists = {v: train_group(config, root, [v], f"specialist-{v}") for v in verticals}
     with tempfile.TemporaryDirectory() as scratch:
-        return distill(config, root, specialists, Path(scratch))
+        start = train_generalist(config, root, verticals, Path(scratch))
+        return distill(config, root, train_teachers(config, root, verticals, start), Path(scratch), start=start)
 
 
 def drop_labels(frame, names: list[str], rate: float, seed: int):
@@ -309,11 +313,12 @@ def main() -> None:
     load_at_start = load_average()
     torch.manual_seed(0)
     base = configure(load_config(environ={"APPAREL__MODEL__IMAGE_SIZE": str(ARGS.image_size)}), ARGS.base_steps, 0,
-                     "product_id")
+                     "product_id", PRODUCT.generalist_share, PRODUCT.specialist_lr)
     settings = {"steps_per_attribute": ARGS.steps, "image_size": ARGS.image_size, "missing_rates": MISSING_RATES,
                 "seeds": ARGS.seeds, "base_steps_per_vertical": ARGS.base_steps, "attention": ARGS.attention,
                 "synthetic_products_per_vertical": ARGS.products, "batches": "labelled_rows",
-                "branch_alone_steps": schedule(ARGS.steps, seed=0).branch_steps, "local_maps": LOCAL_MAPS}
+                "branch_alone_steps": schedule(ARGS.steps, seed=0).branch_steps, "local_maps": LOCAL_MAPS,
+                "trunk_generalist_share": PRODUCT.generalist_share, "trunk_specialist_lr": PRODUCT.specialist_lr}
     key = settings_key({k: v for k, v in settings.items() if k != "seeds"})
     # One file of finished seeds per dataset, so the datasets can run in separate processes at once
     # (--datasets) and the result always holds every dataset with the seeds asked for under these settings.
