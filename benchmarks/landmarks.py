@@ -3,8 +3,9 @@ global plus features pooled around predicted landmarks (``apparel.models.landmar
 
 Synthetic catalog only: it is the only catalog here with landmark labels (the drawing knows where collar,
 sleeve ends, hem, toe, heel, bag corners and strap top are); fashion-products has none. Both systems start
-from the same unified trunk (``attributes.unified_trunk``: specialists distilled into one student, trained
-once and cached) and differ only in the local branch and its loss (``apparel.train.landmarks``).
+from the same unified trunk (``attributes.unified_trunk`` at generalist share 0: specialists from scratch
+distilled into one student, trained once and cached) and differ only in the local branch and its loss
+(``apparel.train.landmarks``).
 
 Step budget, N attributes (7 on the synthetic catalog), S = ``--steps``, batches of 32, AdamW (heads 2e-3,
 trunk 2e-4), the embedding held near the trunk's by the product's L2 anchor:

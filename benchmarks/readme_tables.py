@@ -250,8 +250,12 @@ def attributes_section() -> list[str]:
         return out + ["`attributes.json` predates the seeded, worst-case summary: not regenerated in this run.", ""]
     batches = ("every phase's batches drawn from the rows labelled for the heads it trains"
                if settings.get("batches") == "labelled_rows" else "batches drawn from every training row")
+    share = settings.get("trunk_generalist_share", 0)
+    trunk = (f"the product's unified trunk (a generalist on {share} of the teachers' steps, specialists fine-tuned "
+             f"from it at {settings['trunk_specialist_lr']}, the student distilled from the generalist)" if share
+             else "a unified trunk distilled from specialists trained from scratch")
     out += [f"{settings['seeds']} seeds, {settings['steps_per_attribute']} steps per attribute (N×S optimiser steps "
-            f"per system; how many each head sees is in the script's docstring), {batches}, trunk "
+            f"per system; how many each head sees is in the script's docstring), {batches}, {trunk}, "
             f"{settings['base_steps_per_vertical']} steps per vertical, {settings['image_size']} px, "
             f"progressive and per-attribute branches pooling layer2 under {settings.get('local_maps', 0)} heatmaps "
             "each (`attributes.json`).",
