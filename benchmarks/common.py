@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -17,9 +18,13 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 def settings_key(settings: dict) -> str:
-    """A file-name-safe key of benchmark settings, for caches of finished work that runs resume from."""
-    key = "-".join(f"{k}={v}" for k, v in sorted(settings.items()))
-    return key.replace("/", "_").replace(",", "+")
+    """A file-name-safe key of benchmark settings, for caches of finished work that runs resume from; past 200
+    characters (file names stop at 255, and callers add a prefix and a suffix) the readable head and a digest of
+    the whole, so that keys that fit stay what they were."""
+    key = "-".join(f"{k}={v}" for k, v in sorted(settings.items())).replace("/", "_").replace(",", "+")
+    if len(key) <= 200:
+        return key
+    return f"{key[:180]}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
 def load_average() -> list[float]:
