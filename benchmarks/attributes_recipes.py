@@ -58,6 +58,13 @@
    --result attributes_local``. ``attributes_local.json`` came from this script's own copy of
    the branch, before ``ApparelSpec.local_maps`` took it into the library: the same layers, initialised in
    another order.
+11. Balanced heads on the product's systems. ``attributes.json`` (product trunk, local branches) finds
+   progressive behind one model per attribute only at 80 % missing on the synthetic catalog, on its three heads of
+   one vertical each. ``progressive_local_balanced`` is the product's progressive system (``progressive_local``:
+   local branches, S/25 alone) with balanced joint batches, ``per_attribute_local`` attributes.py's per-attribute
+   models (local branches too); with ``--trunk product`` every system starts from the product's unified trunk,
+   as in attributes.py. Run ``--trunk product --systems progressive_local,progressive_local_balanced,
+   per_attribute_local --result attributes_balanced_product``.
 ``per_attribute`` is one free model per attribute, as in attributes.py.
 
 The ``progressive`` systems here train each new branch alone for b = S/5 steps, the product's default when
@@ -95,6 +102,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from attributes import (  # noqa: E402
+    PRODUCT,
     Setup,
     catalogs,
     done_elsewhere,
@@ -152,10 +160,12 @@ PAIRS = (("progressive", "multilabel"), ("progressive", "per_attribute"), ("prog
          ("progressive_overlap", "progressive_short_alone"), ("progressive_overlap", "multilabel"),
          ("multilabel_reseeded", "multilabel"), ("progressive_local", "multilabel"),
          ("progressive_local", "progressive_short_alone"), ("multilabel_local", "multilabel"),
-         ("progressive_local", "multilabel_local"))
+         ("progressive_local", "multilabel_local"), ("progressive_local_balanced", "progressive_local"),
+         ("progressive_local", "per_attribute_local"), ("progressive_local_balanced", "per_attribute_local"))
 ANCHORED = ("progressive", "progressive_probe", "progressive_balanced", "progressive_features", "progressive_fresh",
             "progressive_short_alone", "multilabel_anchored", "progressive_one_optimizer", "progressive_linear",
-            "joint_branches", "progressive_wide", "progressive_overlap", "progressive_local")  # weight 1.0, else 0
+            "joint_branches", "progressive_wide", "progressive_overlap", "progressive_local",
+            "progressive_local_balanced")  # weight 1.0, else 0
 
 
 LOCAL_MAPS = 2  # heatmaps per local branch (``ApparelSpec.local_maps``)
@@ -221,7 +231,8 @@ def train_system(name: str, base: EmbeddingNet, specs, images, targets, anchor, 
     weight = 1.0 if name in ANCHORED else 0.0
     # b = S/5, the default when most of these experiments ran; progressive_short_alone and progressive_overlap
     # take attributes.py's (S/25), the product's default
-    short = name in ("progressive_short_alone", "progressive_overlap", "progressive_local")
+    local = name in ("progressive_local", "progressive_local_balanced", "per_attribute_local")
+    short = local or name in ("progressive_short_alone", "progressive_overlap")
     if name == "multilabel_reseeded":
         seed += 1000
         torch.manual_seed(seed)
@@ -232,7 +243,8 @@ def train_system(name: str, base: EmbeddingNet, specs, images, targets, anchor, 
     if name == "multilabel_trunk_steps":  # N×(f + F) steps: the progressive trunk's, without its branch-alone ones
         plan = replace(plan, branch_steps=0)
     if name.startswith("per_attribute"):
-        return train_per_attribute(base, specs, images, targets, plan, partial(with_branches, probe=probe))
+        return train_per_attribute(base, specs, images, targets, plan, partial(with_branches, probe=probe,
+                                                                              local=local))
     if name == "multilabel_local":
         model = SharedLocalHeadNet(copy.deepcopy(base), specs)
         train_heads(model, specs, images, targets, len(specs) * steps_per_attribute(plan), plan, True, anchor)
@@ -247,7 +259,7 @@ def train_system(name: str, base: EmbeddingNet, specs, images, targets, anchor, 
         return model
     branch_init = {"progressive_features": "features", "progressive_fresh": "none"}.get(name, "previous")
     model = with_branches(copy.deepcopy(base), probe, branch_init, linear=name == "progressive_linear",
-                          width=256 if name == "progressive_wide" else 64, local=name == "progressive_local")
+                          width=256 if name == "progressive_wide" else 64, local=local)
     return train_progressive(model, specs, images, targets, plan, anchor, log=lambda line: None)
 
 
@@ -311,11 +323,15 @@ def main() -> None:
     torch.set_num_threads(ARGS.threads)
     load_at_start = load_average()
     torch.manual_seed(0)
-    base = configure(load_config(environ={"APPAREL__MODEL__IMAGE_SIZE": str(ARGS.image_size)}), 100, 0, "product_id")
+    share, lr = (PRODUCT.generalist_share, PRODUCT.specialist_lr) if ARGS.trunk == "product" else (0.0, None)
+    base = configure(load_config(environ={"APPAREL__MODEL__IMAGE_SIZE": str(ARGS.image_size)}), 100, 0, "product_id",
+                     share, lr)
     settings = {"steps_per_attribute": ARGS.steps, "missing_rates": tuple(ARGS.missing_rates), "seeds": ARGS.seeds,
                 "batches": "labelled_rows", "systems": tuple(ARGS.systems)}
     if ARGS.image_size != 32:  # the key of the runs before the option existed, all at 32 px, stays as it was
         settings["image_size"] = ARGS.image_size
+    if ARGS.trunk != "scratch":  # likewise
+        settings["trunk"] = ARGS.trunk
     key = settings_key({k: v for k, v in settings.items() if k != "seeds"})
     work = ROOT / "runs" / "benchmarks" / ARGS.result
     # a file of finished seeds per dataset: a run resumes, more seeds extend it, datasets may run in two processes
@@ -338,6 +354,8 @@ if __name__ == "__main__":
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--trunk", choices=("scratch", "product"), default="scratch",
+                        help="the unified trunk: specialists from scratch, or the product's (generalist first)")
     parser.add_argument("--systems", type=lambda s: s.split(","), default=list(SYSTEMS))
     parser.add_argument("--result", default="attributes_recipes", help="result file (and cache folder) name")
     parser.add_argument("--datasets", type=lambda s: s.split(","), default=["synthetic", "fashion-products"])
