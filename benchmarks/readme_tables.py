@@ -326,8 +326,9 @@ def paired_table(file: str, title: str, columns: tuple[str, ...]) -> list[str]:
         return []
     result = load(file)
     settings = result["settings"]
+    trunk = "the product's unified trunk (`--trunk product`), " if settings.get("trunk") == "product" else ""
     out = [f"#### {title} (`{file}.json`)", "",
-           f"`benchmarks/attributes_recipes.py --result {file}`, {settings['seeds']} seeds, "
+           f"`benchmarks/attributes_recipes.py --result {file}`, {settings['seeds']} seeds, {trunk}"
            f"{settings.get('image_size', 32)} px, same budgets and pairing as above. Mean test attribute accuracy "
            "ratios [95 % CI].", "",
            "| dataset | missing | " + " | ".join(c.replace("_over_", " / ").replace("_", " ") for c in columns) + " |",
@@ -398,6 +399,14 @@ def local_section() -> list[str]:
     return paired_table("attributes_local", "Local branches: each branch pools layer2 where its own heatmaps point",
                         ("progressive_local_over_multilabel", "progressive_local_over_progressive_short_alone",
                          "multilabel_local_over_multilabel", "progressive_local_over_multilabel_local"))
+
+
+def balanced_product_section() -> list[str]:
+    """Balanced joint batches for the product's progressive system, on the product's trunk."""
+    return paired_table("attributes_balanced_product", "Balanced heads on the product's trunk and branches",
+                        ("progressive_local_balanced_over_progressive_local",
+                         "progressive_local_over_per_attribute_local",
+                         "progressive_local_balanced_over_per_attribute_local"))
 
 
 def landmarks_section() -> list[str]:
@@ -524,7 +533,7 @@ def main() -> None:
                        *attributes_section(), *attribute_recipes_section(),
                        *balanced_heads_section(), *branch_init_section(), *trunk_steps_section(),
                        *dynamics_section(), *branch_parent_section(), *null_section(), *resolution_section(),
-                       *local_section(), *landmarks_section(), *ingest_section(), END])
+                       *local_section(), *balanced_product_section(), *landmarks_section(), *ingest_section(), END])
     if BEGIN not in text:
         raise SystemExit(f"README.md has no '{BEGIN}' marker")
     head, rest = text.split(BEGIN, 1)
