@@ -87,6 +87,14 @@ DATASETS = ("synthetic", "fashion-products")
 WORK = ROOT / "runs" / "benchmarks" / "attributes"
 
 
+def trunk_config(image_size: int, steps: int, product: bool = True) -> Config:
+    """What a unified trunk trains under: ``steps`` per vertical at ``image_size``, with the product's recipe (a
+    generalist first) or, with ``product`` False, specialists from scratch (Song et al.'s)."""
+    share, lr = (PRODUCT.generalist_share, PRODUCT.specialist_lr) if product else (0.0, None)
+    return configure(load_config(environ={"APPAREL__MODEL__IMAGE_SIZE": str(image_size)}), steps, 0, "product_id",
+                     share, lr)
+
+
 def unified_trunk(config: Config, root: Path) -> EmbeddingNet:
     """The product's unified model: a generalist, teachers fine-tuned from it, a student distilled from them."""
     verticals = Dataset.load(root).verticals
@@ -312,8 +320,7 @@ def main() -> None:
     torch.set_num_threads(ARGS.threads)
     load_at_start = load_average()
     torch.manual_seed(0)
-    base = configure(load_config(environ={"APPAREL__MODEL__IMAGE_SIZE": str(ARGS.image_size)}), ARGS.base_steps, 0,
-                     "product_id", PRODUCT.generalist_share, PRODUCT.specialist_lr)
+    base = trunk_config(ARGS.image_size, ARGS.base_steps)
     settings = {"steps_per_attribute": ARGS.steps, "image_size": ARGS.image_size, "missing_rates": MISSING_RATES,
                 "seeds": ARGS.seeds, "base_steps_per_vertical": ARGS.base_steps, "attention": ARGS.attention,
                 "synthetic_products_per_vertical": ARGS.products, "batches": "labelled_rows",

@@ -102,7 +102,6 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from attributes import (  # noqa: E402
-    PRODUCT,
     Setup,
     catalogs,
     done_elsewhere,
@@ -111,11 +110,11 @@ from attributes import (  # noqa: E402
     prepare,
     resumed,
     schedule,
+    trunk_config,
 )
 from common import ROOT, load_average, paired_ratio, settings_key, write_result  # noqa: E402
-from unified import configure  # noqa: E402
 
-from apparel.config import Config, load_config  # noqa: E402
+from apparel.config import Config  # noqa: E402
 from apparel.evaluation.attributes import evaluate_attributes  # noqa: E402
 from apparel.evaluation.embeddings import evaluate_models  # noqa: E402
 from apparel.evaluation.retrieval import query_weighted  # noqa: E402
@@ -229,8 +228,8 @@ def with_branches(trunk: EmbeddingNet, probe: bool = False, branch_init: str = "
 def train_system(name: str, base: EmbeddingNet, specs, images, targets, anchor, seed: int):
     probe, balanced = name.endswith("probe"), name.endswith("balanced")
     weight = 1.0 if name in ANCHORED else 0.0
-    # b = S/5, the default when most of these experiments ran; progressive_short_alone and progressive_overlap
-    # take attributes.py's (S/25), the product's default
+    # b = S/5, the default when most of these experiments ran; progressive_short_alone, progressive_overlap and
+    # the local-branch systems take attributes.py's (S/25), the product's default
     local = name in ("progressive_local", "progressive_local_balanced", "per_attribute_local")
     short = local or name in ("progressive_short_alone", "progressive_overlap")
     if name == "multilabel_reseeded":
@@ -323,9 +322,7 @@ def main() -> None:
     torch.set_num_threads(ARGS.threads)
     load_at_start = load_average()
     torch.manual_seed(0)
-    share, lr = (PRODUCT.generalist_share, PRODUCT.specialist_lr) if ARGS.trunk == "product" else (0.0, None)
-    base = configure(load_config(environ={"APPAREL__MODEL__IMAGE_SIZE": str(ARGS.image_size)}), 100, 0, "product_id",
-                     share, lr)
+    base = trunk_config(ARGS.image_size, 100, product=ARGS.trunk == "product")
     settings = {"steps_per_attribute": ARGS.steps, "missing_rates": tuple(ARGS.missing_rates), "seeds": ARGS.seeds,
                 "batches": "labelled_rows", "systems": tuple(ARGS.systems)}
     if ARGS.image_size != 32:  # the key of the runs before the option existed, all at 32 px, stays as it was

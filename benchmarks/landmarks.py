@@ -40,11 +40,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from attributes import latency_ms, mean_accuracy, unified_trunk  # noqa: E402
+from attributes import latency_ms, mean_accuracy, trunk_config, unified_trunk  # noqa: E402
 from common import ROOT, load_average, paired_ratio, settings_key, write_result  # noqa: E402
-from unified import configure  # noqa: E402
 
-from apparel.config import Config, load_config  # noqa: E402
+from apparel.config import Config  # noqa: E402
 from apparel.data.dataset import load_images, normalize  # noqa: E402
 from apparel.data.manifest import Dataset  # noqa: E402
 from apparel.evaluation.attributes import evaluate_attributes  # noqa: E402
@@ -134,8 +133,7 @@ def summarise(per_seed: list[dict], measured: dict) -> dict:
 def main() -> None:
     torch.set_num_threads(ARGS.threads)
     load_at_start = load_average()
-    config = configure(load_config(environ={"APPAREL__MODEL__IMAGE_SIZE": str(ARGS.image_size)}), ARGS.base_steps, 0,
-                       "product_id")
+    config = trunk_config(ARGS.image_size, ARGS.base_steps, product=False)
     settings = {"steps_per_attribute": ARGS.steps, "image_size": ARGS.image_size, "seeds": ARGS.seeds,
                 "base_steps_per_vertical": ARGS.base_steps, "synthetic_products_per_vertical": ARGS.products,
                 "batch_size": 32, "landmark_weight": 1.0, "local_stage": "layer2"}
