@@ -65,6 +65,15 @@
    models (local branches too); with ``--trunk product`` every system starts from the product's unified trunk,
    as in attributes.py. Run ``--trunk product --systems progressive_local,progressive_local_balanced,
    per_attribute_local --result attributes_balanced_product``.
+12. A floor of labels per branch step. Balanced batches did not lift the one-vertical heads at synthetic 80 %, so
+   the number of labels a head sees is not what it lacks; how its branch steps may be. There a head finds two or
+   three labels in a joint batch, and AdamW, which normalises each parameter's step, moves its branch as far on
+   those as on 32; a progressive head takes about 330 such steps where its own model takes 50 of 32 labels.
+   ``progressive_local_floor16`` and ``progressive_local_floor32`` are the product's progressive system whose
+   branches step only once their head has met 16 or 32 labels since their last step, on the label-weighted mean
+   of the gradients between (``AttributeSchedule.head_min_rows``; the trunk steps on every batch). Run
+   ``--trunk product --systems progressive_local,progressive_local_floor16,progressive_local_floor32,
+   per_attribute_local --result attributes_head_floor``.
 ``per_attribute`` is one free model per attribute, as in attributes.py.
 
 The ``progressive`` systems here train each new branch alone for b = S/5 steps, the product's default when
@@ -160,11 +169,14 @@ PAIRS = (("progressive", "multilabel"), ("progressive", "per_attribute"), ("prog
          ("multilabel_reseeded", "multilabel"), ("progressive_local", "multilabel"),
          ("progressive_local", "progressive_short_alone"), ("multilabel_local", "multilabel"),
          ("progressive_local", "multilabel_local"), ("progressive_local_balanced", "progressive_local"),
-         ("progressive_local", "per_attribute_local"), ("progressive_local_balanced", "per_attribute_local"))
+         ("progressive_local", "per_attribute_local"), ("progressive_local_balanced", "per_attribute_local"),
+         ("progressive_local_floor16", "progressive_local"), ("progressive_local_floor32", "progressive_local"),
+         ("progressive_local_floor16", "per_attribute_local"), ("progressive_local_floor32", "per_attribute_local"))
+FLOORS = {"progressive_local_floor16": 16, "progressive_local_floor32": 32}  # labels per branch step
 ANCHORED = ("progressive", "progressive_probe", "progressive_balanced", "progressive_features", "progressive_fresh",
             "progressive_short_alone", "multilabel_anchored", "progressive_one_optimizer", "progressive_linear",
             "joint_branches", "progressive_wide", "progressive_overlap", "progressive_local",
-            "progressive_local_balanced")  # weight 1.0, else 0
+            "progressive_local_balanced", *FLOORS)  # weight 1.0, else 0
 
 
 LOCAL_MAPS = 2  # heatmaps per local branch (``ApparelSpec.local_maps``)
@@ -230,7 +242,7 @@ def train_system(name: str, base: EmbeddingNet, specs, images, targets, anchor, 
     weight = 1.0 if name in ANCHORED else 0.0
     # b = S/5, the default when most of these experiments ran; progressive_short_alone, progressive_overlap and
     # the local-branch systems take attributes.py's (S/25), the product's default
-    local = name in ("progressive_local", "progressive_local_balanced", "per_attribute_local")
+    local = name in ("progressive_local", "progressive_local_balanced", "per_attribute_local", *FLOORS)
     short = local or name in ("progressive_short_alone", "progressive_overlap")
     if name == "multilabel_reseeded":
         seed += 1000
@@ -238,7 +250,8 @@ def train_system(name: str, base: EmbeddingNet, specs, images, targets, anchor, 
     anchor = anchor if weight else None
     plan = schedule(ARGS.steps, seed, None if short else ARGS.steps // 5, embedding_weight=weight,
                     balanced_heads=balanced, one_optimizer=name == "progressive_one_optimizer",
-                    branch_parent="overlap" if name == "progressive_overlap" else "latest")
+                    branch_parent="overlap" if name == "progressive_overlap" else "latest",
+                    head_min_rows=FLOORS.get(name, 0))
     if name == "multilabel_trunk_steps":  # N×(f + F) steps: the progressive trunk's, without its branch-alone ones
         plan = replace(plan, branch_steps=0)
     if name.startswith("per_attribute"):

@@ -12,6 +12,7 @@ from apparel.models.attributes import LOCAL_WIDTH, ApparelNet, ApparelSpec, Attr
 from apparel.models.embedding import EmbeddingSpec
 from apparel.train.attributes import (
     AttributeSchedule,
+    BranchGradients,
     encode_targets,
     joined,
     labelled_rows,
@@ -255,3 +256,47 @@ def test_overlap_rule_starts_a_branch_from_one_trained_on_its_rows() -> None:
     first = model.branches["colour"].features.state_dict()
     added = model.add_branch(strap, parent="colour").features.state_dict()
     assert all(torch.equal(added[key], value) for key, value in first.items())
+
+
+def test_a_branch_steps_once_its_head_has_met_its_floor_of_labels() -> None:
+    """AttributeSchedule.head_min_rows: heel, labelled on 2 of 16 rows, never meets a floor of 100 labels, so its
+    branch keeps its weights through a joint phase while the trunk and the colour branch (every row labelled,
+    past the floor on each batch) train."""
+    colour, heel = AttributeSpec("colour", ["red", "blue"]), AttributeSpec("heel", ["flat", "high", "low"])
+    images = torch.randint(0, 255, (16, 3, 32, 32), dtype=torch.uint8)
+    targets = {"colour": torch.randint(0, 2, (16,)), "heel": torch.full((16,), -1)}
+    targets["heel"][[3, 11]] = torch.tensor([0, 2])
+    changed = {}
+    for floor in (0, 4):
+        model = model_with([colour, heel])
+        before = {k: p.clone() for k, p in model.named_parameters()}
+        train_heads(model, [colour, heel], images, targets, 3, AttributeSchedule(batch_size=4, head_min_rows=floor),
+                    True)
+        changed[floor] = {k.split(".")[1] if k.startswith("branches") else "trunk"
+                          for k, p in model.named_parameters() if not torch.equal(p, before[k])}
+    assert changed == {0: {"trunk", "colour", "heel"}, 4: {"trunk", "colour"}}
+
+
+def test_held_branch_gradients_are_the_label_weighted_mean_of_the_batches() -> None:
+    """Two batches with 1 and 2 heel labels under a floor of 3: after the first the heel branch has no gradient
+    (AdamW skips it); after the second it holds the gradient of the masked loss over all three labelled rows."""
+    colour, heel = AttributeSpec("colour", ["red", "blue"]), AttributeSpec("heel", ["flat", "high", "low"])
+    model = model_with([colour, heel])  # eval mode: no batch statistics, so the rows' losses are independent
+    images = normalize(torch.randint(0, 255, (8, 3, 32, 32), dtype=torch.uint8))
+    heel_targets = torch.tensor([0, -1, -1, -1, 2, 1, -1, -1])
+    held = BranchGradients(model, [colour, heel], min_rows=3)
+
+    def backward(rows: slice) -> None:
+        model.zero_grad(set_to_none=True)
+        _, logits = model.forward_logits(images[rows])
+        MaskedCrossEntropy()(logits["heel"], heel_targets[rows]).backward()
+
+    backward(slice(0, 4))
+    held.hold({"colour": 4, "heel": 1})
+    assert all(p.grad is None for p in model.branches["heel"].parameters())
+    backward(slice(4, 8))
+    held.hold({"colour": 4, "heel": 2})
+    released = [p.grad.clone() for p in model.branches["heel"].parameters()]
+    backward(slice(0, 8))  # one batch holding all three labelled rows
+    assert all(torch.allclose(r, p.grad, atol=1e-6) for r, p in zip(released, model.branches["heel"].parameters(),
+                                                                      strict=True))

@@ -58,6 +58,10 @@ class AttributeSchedule:
     # ("overlap"), lest a branch trained on another vertical's rows (a shoe's heel) pass on units silent on
     # this one's (a bag's strap). Measured level (benchmarks/results/attributes_branch_parent.json).
     branch_parent: Literal["latest", "overlap"] = "latest"
+    # Joint phases: a branch steps once its head has met this many labels since its last step (its gradients
+    # summed over the batches between), not on every batch. At 80 % missing a one-vertical head finds two or
+    # three labels per batch, and AdamW moves its branch a full step on each, however few; 0 steps every batch.
+    head_min_rows: int = 0
     seed: int = 0
     # One stream for the whole schedule: every phase (branch, fine-tune, final) draws new batches.
     rng: np.random.Generator = field(init=False, repr=False, compare=False)
@@ -189,6 +193,7 @@ def train_heads(model: nn.Module, specs: list[AttributeSpec], images: torch.Tens
         return float("nan")  # no row labels any of these heads: nothing to learn from
     if schedule.balanced_heads and len(specs) > 1:
         rows = [pool for pool in (labelled_rows(targets, [spec]) for spec in specs) if len(pool)]
+    pending = BranchGradients(model, specs, schedule.head_min_rows)
     total = 0.0
     for _ in range(steps):
         batch = schedule.next_batch(rows)
@@ -198,12 +203,48 @@ def train_heads(model: nn.Module, specs: list[AttributeSpec], images: torch.Tens
             loss = loss + schedule.embedding_weight * anchor_loss(embedding, anchor[batch].to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        pending.hold({s.name: labelled_count(targets[s.name][batch]) for s in specs})
         for parameter in idle:
             parameter.grad = None  # AdamW skips a parameter without a gradient: no step, no decay
         optimizer.step()
         total += loss.item()
     model.eval()
     return total / max(1, steps)
+
+
+def labelled_count(target: torch.Tensor) -> int:
+    """How many rows of ``target`` (one head's, a batch's) carry a label."""
+    return int(((target if target.dim() == 1 else target[:, 0]) != MISSING).sum())
+
+
+class BranchGradients:
+    """``AttributeSchedule.head_min_rows``: holds back each branch's gradient until its head has met ``min_rows``
+    labels, then hands the optimizer their label-weighted mean. The masked losses average over a batch's labelled
+    rows, so a batch's gradient times its label count is its sum. Off (nothing held) with ``min_rows`` 0, one head,
+    or a model without branches."""
+
+    def __init__(self, model: nn.Module, specs: list[AttributeSpec], min_rows: int) -> None:
+        branches = getattr(model, "branches", {})
+        on = min_rows > 0 and len(specs) > 1
+        self.params = {s.name: list(branches[s.name].parameters()) for s in specs if on and s.name in branches}
+        self.min_rows = min_rows
+        self.sums: dict[str, list[torch.Tensor | None]] = {name: [None] * len(p) for name, p in self.params.items()}
+        self.counts = dict.fromkeys(self.params, 0)
+
+    def hold(self, labelled: dict[str, int]) -> None:
+        """After ``backward``: add each branch's gradient to its sum; release the mean where the head has met
+        ``min_rows`` labels, else leave the gradient None (AdamW skips the branch this step)."""
+        for name, params in self.params.items():
+            self.counts[name] += labelled[name]
+            for i, parameter in enumerate(params):
+                if parameter.grad is not None:
+                    grad = parameter.grad * labelled[name]
+                    self.sums[name][i] = grad if self.sums[name][i] is None else self.sums[name][i] + grad
+                parameter.grad = None
+            if self.counts[name] >= self.min_rows:
+                for parameter, summed in zip(params, self.sums[name], strict=True):
+                    parameter.grad = None if summed is None else summed / self.counts[name]
+                self.sums[name], self.counts[name] = [None] * len(params), 0
 
 
 def _freeze(module: nn.Module, frozen: bool) -> None:
