@@ -409,6 +409,15 @@ def balanced_product_section() -> list[str]:
                          "progressive_local_balanced_over_per_attribute_local"))
 
 
+def head_floor_section() -> list[str]:
+    """Branches that step only once their head has met a floor of labels, against stepping on every batch."""
+    return paired_table("attributes_head_floor", "A floor of labels per branch step, on the product's trunk and "
+                        "branches", ("progressive_local_floor16_over_progressive_local",
+                                     "progressive_local_floor32_over_progressive_local",
+                                     "progressive_local_over_per_attribute_local",
+                                     "progressive_local_floor16_over_per_attribute_local"))
+
+
 def landmarks_section() -> list[str]:
     result = load("landmarks")
     s, settings, params = result["summary"], result["settings"], result["params"]
@@ -533,7 +542,8 @@ def main() -> None:
                        *attributes_section(), *attribute_recipes_section(),
                        *balanced_heads_section(), *branch_init_section(), *trunk_steps_section(),
                        *dynamics_section(), *branch_parent_section(), *null_section(), *resolution_section(),
-                       *local_section(), *balanced_product_section(), *landmarks_section(), *ingest_section(), END])
+                       *local_section(), *balanced_product_section(), *head_floor_section(),
+                       *landmarks_section(), *ingest_section(), END])
     if BEGIN not in text:
         raise SystemExit(f"README.md has no '{BEGIN}' marker")
     head, rest = text.split(BEGIN, 1)
