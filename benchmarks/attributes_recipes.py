@@ -68,7 +68,7 @@
 12. A floor of labels per branch step. Balanced batches did not lift the one-vertical heads at synthetic 80 %, so
    the number of labels a head sees is not what it lacks; how its branch steps may be. There a head finds two or
    three labels in a joint batch, and AdamW, which normalises each parameter's step, moves its branch as far on
-   those as on 32; a progressive head takes about 330 such steps where its own model takes 50 of 32 labels.
+   those as on 32; a progressive head takes over 300 such steps where its own model takes 50 of 32 labels.
    ``progressive_local_floor16`` and ``progressive_local_floor32`` are the product's progressive system whose
    branches step only once their head has met 16 or 32 labels since their last step, on the label-weighted mean
    of the gradients between (``AttributeSchedule.head_min_rows``; the trunk steps on every batch). Run
