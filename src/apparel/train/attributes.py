@@ -123,12 +123,16 @@ def encode_targets(frame: pd.DataFrame, specs: list[AttributeSpec]) -> dict[str,
     return targets
 
 
+def labelled(target: torch.Tensor) -> torch.Tensor:
+    """Which rows of one head's ``target`` (categorical, or multi-label rows) carry a label."""
+    return (target if target.dim() == 1 else target[:, 0]) != MISSING
+
+
 def labelled_rows(targets: dict[str, torch.Tensor], specs: list[AttributeSpec]) -> torch.Tensor:
     """Indices of the rows with a label for at least one of ``specs``."""
     known = torch.zeros(len(next(iter(targets.values()))), dtype=torch.bool)
     for spec in specs:
-        target = targets[spec.name]
-        known |= (target if target.dim() == 1 else target[:, 0]) != MISSING
+        known |= labelled(targets[spec.name])
     return known.nonzero().squeeze(1)
 
 
@@ -205,18 +209,14 @@ def train_heads(model: nn.Module, specs: list[AttributeSpec], images: torch.Tens
             loss = loss + schedule.embedding_weight * anchor_loss(embedding, anchor[batch].to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        pending.hold({s.name: labelled_count(targets[s.name][batch]) for s in specs})
+        if pending.params:
+            pending.hold({s.name: int(labelled(targets[s.name][batch]).sum()) for s in specs})
         for parameter in idle:
             parameter.grad = None  # AdamW skips a parameter without a gradient: no step, no decay
         optimizer.step()
         total += loss.item()
     model.eval()
     return total / max(1, steps)
-
-
-def labelled_count(target: torch.Tensor) -> int:
-    """How many rows of ``target`` (one head's, a batch's) carry a label."""
-    return int(((target if target.dim() == 1 else target[:, 0]) != MISSING).sum())
 
 
 class BranchGradients:
