@@ -74,6 +74,12 @@
    of the gradients between (``AttributeSchedule.head_min_rows``; the trunk steps on every batch). Run
    ``--trunk product --systems progressive_local,progressive_local_floor16,progressive_local_floor32,
    per_attribute_local --result attributes_head_floor``.
+13. Where the one-vertical heads' deficit lives. One model per attribute fine-tunes its own trunk for its one head;
+   progressive shares one trunk among all. ``per_attribute_local_frozen`` is the per-attribute models with the
+   trunk frozen (each branch alone on the unified trunk, the same steps): if its heel and strap score like
+   ``per_attribute_local``'s, a trunk of their own is not what those heads gain. Diagnostic, no default rides on
+   it; run ``--trunk product --systems progressive_local,per_attribute_local,per_attribute_local_frozen
+   --datasets synthetic --result attributes_frozen_trunk``.
 ``per_attribute`` is one free model per attribute, as in attributes.py.
 
 The ``progressive`` systems here train each new branch alone for b = S/5 steps, the product's default when
@@ -171,7 +177,8 @@ PAIRS = (("progressive", "multilabel"), ("progressive", "per_attribute"), ("prog
          ("progressive_local", "multilabel_local"), ("progressive_local_balanced", "progressive_local"),
          ("progressive_local", "per_attribute_local"), ("progressive_local_balanced", "per_attribute_local"),
          ("progressive_local_floor16", "progressive_local"), ("progressive_local_floor32", "progressive_local"),
-         ("progressive_local_floor16", "per_attribute_local"), ("progressive_local_floor32", "per_attribute_local"))
+         ("progressive_local_floor16", "per_attribute_local"), ("progressive_local_floor32", "per_attribute_local"),
+         ("per_attribute_local_frozen", "per_attribute_local"), ("progressive_local", "per_attribute_local_frozen"))
 FLOORS = {"progressive_local_floor16": 16, "progressive_local_floor32": 32}  # labels per branch step
 ANCHORED = ("progressive", "progressive_probe", "progressive_balanced", "progressive_features", "progressive_fresh",
             "progressive_short_alone", "multilabel_anchored", "progressive_one_optimizer", "progressive_linear",
@@ -242,7 +249,8 @@ def train_system(name: str, base: EmbeddingNet, specs, images, targets, anchor, 
     weight = 1.0 if name in ANCHORED else 0.0
     # b = S/5, the default when most of these experiments ran; progressive_short_alone, progressive_overlap and
     # the local-branch systems take attributes.py's (S/25), the product's default
-    local = name in ("progressive_local", "progressive_local_balanced", "per_attribute_local", *FLOORS)
+    local = name in ("progressive_local", "progressive_local_balanced", "per_attribute_local",
+                     "per_attribute_local_frozen", *FLOORS)
     short = local or name in ("progressive_short_alone", "progressive_overlap")
     if name == "multilabel_reseeded":
         seed += 1000
@@ -254,6 +262,13 @@ def train_system(name: str, base: EmbeddingNet, specs, images, targets, anchor, 
                     head_min_rows=FLOORS.get(name, 0))
     if name == "multilabel_trunk_steps":  # N×(f + F) steps: the progressive trunk's, without its branch-alone ones
         plan = replace(plan, branch_steps=0)
+    if name == "per_attribute_local_frozen":  # each branch alone on the shared, unchanged unified trunk
+        models = {}
+        for spec in specs:
+            models[spec.name] = with_branches(copy.deepcopy(base), local=True)
+            models[spec.name].add_branch(spec)
+            train_heads(models[spec.name], [spec], images, targets, steps_per_attribute(plan), plan, False)
+        return models
     if name.startswith("per_attribute"):
         return train_per_attribute(base, specs, images, targets, plan, partial(with_branches, probe=probe,
                                                                               local=local))
