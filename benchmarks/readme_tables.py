@@ -418,6 +418,14 @@ def head_floor_section() -> list[str]:
                                      "progressive_local_floor16_over_per_attribute_local"))
 
 
+def frozen_trunk_section() -> list[str]:
+    """One model per attribute with its trunk frozen: what a trunk of its own gives each head."""
+    return paired_table("attributes_frozen_trunk", "One model per attribute on a frozen trunk",
+                        ("per_attribute_local_frozen_over_per_attribute_local",
+                         "progressive_local_over_per_attribute_local",
+                         "progressive_local_over_per_attribute_local_frozen"))
+
+
 def landmarks_section() -> list[str]:
     result = load("landmarks")
     s, settings, params = result["summary"], result["settings"], result["params"]
@@ -542,7 +550,7 @@ def main() -> None:
                        *attributes_section(), *attribute_recipes_section(),
                        *balanced_heads_section(), *branch_init_section(), *trunk_steps_section(),
                        *dynamics_section(), *branch_parent_section(), *null_section(), *resolution_section(),
-                       *local_section(), *balanced_product_section(), *head_floor_section(),
+                       *local_section(), *balanced_product_section(), *head_floor_section(), *frozen_trunk_section(),
                        *landmarks_section(), *ingest_section(), END])
     if BEGIN not in text:
         raise SystemExit(f"README.md has no '{BEGIN}' marker")
