@@ -62,7 +62,7 @@ class AttributeSchedule:
     # label-weighted mean of its gradients over the batches between), not on every batch. At 80 % missing a
     # one-vertical head finds two or three labels per batch, and AdamW moves its branch a full step on each,
     # however few. Measured worse on the synthetic catalog at 80 % missing
-    # (benchmarks/results/attributes_head_floor.json): 0, every batch.
+    # (benchmarks/results/attributes_head_floor.json), so 0: a branch steps on every batch.
     head_min_rows: int = 0
     seed: int = 0
     # One stream for the whole schedule: every phase (branch, fine-tune, final) draws new batches.
@@ -233,14 +233,14 @@ class BranchGradients:
         self.sums: dict[str, list[torch.Tensor | None]] = {name: [None] * len(p) for name, p in self.params.items()}
         self.counts = dict.fromkeys(self.params, 0)
 
-    def hold(self, labelled: dict[str, int]) -> None:
+    def hold(self, labels: dict[str, int]) -> None:
         """After ``backward``: add each branch's gradient to its sum; release the mean where the head has met
         ``min_rows`` labels, else leave the gradient None (AdamW skips the branch this step)."""
         for name, params in self.params.items():
-            self.counts[name] += labelled[name]
+            self.counts[name] += labels[name]
             for i, parameter in enumerate(params):
                 if parameter.grad is not None:
-                    grad = parameter.grad * labelled[name]
+                    grad = parameter.grad * labels[name]
                     self.sums[name][i] = grad if self.sums[name][i] is None else self.sums[name][i] + grad
                 parameter.grad = None
             if self.counts[name] >= self.min_rows:
