@@ -62,8 +62,9 @@ def test_branch_init_copies_what_the_spec_says() -> None:
     assert copied == {"previous": (True, True), "features": (True, False), "none": (False, False)}
 
 
-def model_with(attrs: list[AttributeSpec], local_maps: int = 0) -> ApparelNet:
-    model = ApparelNet(ApparelSpec(EmbeddingSpec(embedding_dim=8, image_size=32), local_maps=local_maps))
+def model_with(attrs: list[AttributeSpec], local_maps: int = 0, branch_adapter: bool = False) -> ApparelNet:
+    model = ApparelNet(ApparelSpec(EmbeddingSpec(embedding_dim=8, image_size=32), local_maps=local_maps,
+                                   branch_adapter=branch_adapter))
     for attribute in attrs:
         model.add_branch(attribute)
     return model.eval()
@@ -122,6 +123,41 @@ def test_local_branches_pool_the_middle_map_under_their_own_heatmaps() -> None:
         sleeve.local.heatmaps[-1].weight[0].mul_(-3.0)  # move where the sleeve's first heatmap looks
         assert not torch.equal(model(x)["sleeve"], before)
         assert torch.equal(model(x)["strap"], out["strap"])  # the strap branch has heatmaps of its own
+
+
+def test_a_branch_adapter_starts_as_the_plain_branch_and_trains_for_its_own_head_only() -> None:
+    torch.manual_seed(0)
+    attributes = [AttributeSpec("heel", ["flat", "high"]), AttributeSpec("strap", ["none", "long"])]
+    adapted, plain = model_with(attributes, 2, branch_adapter=True), model_with(attributes, 2)
+    plain.load_state_dict(adapted.state_dict(), strict=False)  # the same trunk and branches, less the adapters
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        start = adapted(x)
+        assert all(torch.allclose(start[k], plain(x)[k]) for k in ("embedding", "heel", "strap"))
+    heel = adapted.branches["heel"].adapter
+    assert heel is not None and heel is not adapted.branches["strap"].adapter
+    adapted.train()
+    _, logits = adapted.forward_logits(x)
+    logits["heel"].sum().backward()
+    assert heel.layers[-1].weight.grad.abs().sum() > 0  # zero at the start, it still learns
+    assert adapted.branches["strap"].adapter.layers[-1].weight.grad is None  # heel's loss reaches heel's only
+    adapted.eval()
+    with torch.no_grad():
+        before = adapted(x)
+        heel.layers[-1].weight.fill_(1.0)
+        moved = adapted(x)
+    assert not torch.allclose(moved["heel"], before["heel"])
+    assert torch.equal(moved["strap"], before["strap"]) and torch.equal(moved["embedding"], before["embedding"])
+
+
+def test_a_model_saved_before_branch_adapters_loads_without_them(tmp_path) -> None:
+    model = model_with([AttributeSpec("colour", ["red", "blue"])])
+    model.save(tmp_path)
+    spec = json.loads((tmp_path / "spec.json").read_text())
+    del spec["apparel"]["branch_adapter"]
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    loaded = ApparelNet.load(tmp_path)
+    assert not loaded.spec.branch_adapter and loaded.branches["colour"].adapter is None
 
 
 def test_targets_encode_missing_as_minus_one() -> None:

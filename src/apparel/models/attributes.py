@@ -5,7 +5,9 @@ same trunk feature map, so a single forward pass yields the embedding and every 
 Branches are added one at a time; a new branch starts from the previous one's weights wherever the
 shapes agree (``ApparelSpec.branch_init``: the paper's rule; or its features only, or nothing). With
 ``ApparelSpec.local_maps`` each branch also pools the trunk's middle map where its own heatmaps point, so that
-each attribute looks at its own part of the garment (a bag's strap, a sleeve's end) as well as the whole.
+each attribute looks at its own part of the garment (a bag's strap, a sleeve's end) as well as the whole. With
+``ApparelSpec.branch_adapter`` each branch adds to the last map its own correction computed from the penultimate
+one: capacity in the trunk's last stage that only its attribute trains, where the shared stage serves all of them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from typing import Literal
 import torch
 from torch import nn
 
-from apparel.models.embedding import FEATURE_DIMS, MIDDLE_CHANNELS, EmbeddingNet, EmbeddingSpec
+from apparel.models.embedding import (
+    FEATURE_DIMS,
+    MIDDLE_CHANNELS,
+    PENULTIMATE_CHANNELS,
+    EmbeddingNet,
+    EmbeddingSpec,
+    TrunkMaps,
+)
 from apparel.models.pooling import HeatmapPooling
 
 LOCAL_WIDTH = 32  # channels pooled under each of a branch's heatmaps
@@ -43,14 +52,33 @@ class ChannelAttention(nn.Module):
         return x * self.gate(x.mean(dim=(2, 3)))[:, :, None, None]
 
 
+class StageAdapter(nn.Module):
+    """A branch's own slice of the trunk's last stage: penultimate map → 1×1 reduce → 3×3 stride-2 conv → 1×1
+    expand to the last map's channels, added to that map. Its last BatchNorm starts at zero, so a new adapter
+    leaves the branch's input as the trunk gives it."""
+
+    def __init__(self, in_channels: int, out_channels: int, width: int) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Conv2d(in_channels, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, width, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels),
+        )
+        nn.init.zeros_(self.layers[-1].weight)
+
+    def forward(self, penultimate: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+        return last + self.layers(penultimate)
+
+
 class AttributeBranch(nn.Module):
     """1×1 reduce → 3×3 conv → (attention) → pool → classifier: small next to the trunk. With ``local_maps``
     (and ``middle_channels``, the trunk's middle map's) the classifier also reads that map pooled under the
-    branch's own heatmaps."""
+    branch's own heatmaps; with ``penultimate_channels`` a :class:`StageAdapter` corrects the last map first."""
 
     def __init__(self, in_channels: int, n_classes: int, width: int = 64, attention: bool = False,
-                 local_maps: int = 0, middle_channels: int = 0) -> None:
+                 local_maps: int = 0, middle_channels: int = 0, penultimate_channels: int = 0) -> None:
         super().__init__()
+        self.adapter = StageAdapter(penultimate_channels, in_channels, width) if penultimate_channels else None
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
             nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
@@ -59,10 +87,14 @@ class AttributeBranch(nn.Module):
         self.local = HeatmapPooling(middle_channels, local_maps, LOCAL_WIDTH) if local_maps else None
         self.classifier = nn.Linear(width + (self.local.out_dim if self.local else 0), n_classes)
 
-    def forward(self, feature_map: torch.Tensor, middle: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, feature_map: torch.Tensor, maps: TrunkMaps | None = None) -> torch.Tensor:
+        """Logits from the trunk's last ``feature_map``; ``maps`` (all of the pass's maps) where the branch
+        pools the middle one or adapts the last."""
+        if self.adapter is not None:
+            feature_map = self.adapter(maps.penultimate, feature_map)
         pooled = self.features(feature_map).mean(dim=(2, 3))
         if self.local is not None:
-            pooled = torch.cat([pooled, self.local(middle)[0]], dim=1)
+            pooled = torch.cat([pooled, self.local(maps.middle)[0]], dim=1)
         return self.classifier(pooled)
 
     def init_from(self, previous: AttributeBranch, classifier: bool = True) -> int:
@@ -88,6 +120,9 @@ class ApparelSpec:
     # Heatmaps each branch pools the trunk's middle map under (0: none, the branch reads the last map only;
     # models saved before the option load as 0).
     local_maps: int = 0
+    # A StageAdapter per branch: the branch's own correction of the trunk's last map (models saved before the
+    # option load without one).
+    branch_adapter: bool = False
 
 
 class ApparelNet(nn.Module):
@@ -102,7 +137,8 @@ class ApparelNet(nn.Module):
     def _new_branch(self, attribute: AttributeSpec) -> AttributeBranch:
         backbone = self.spec.base.backbone
         return AttributeBranch(FEATURE_DIMS[backbone], len(attribute.classes), self.spec.branch_width,
-                               self.spec.attention, self.spec.local_maps, MIDDLE_CHANNELS[backbone])
+                               self.spec.attention, self.spec.local_maps, MIDDLE_CHANNELS[backbone],
+                               PENULTIMATE_CHANNELS[backbone] if self.spec.branch_adapter else 0)
 
     def add_branch(self, attribute: AttributeSpec, parent: str | None = None) -> AttributeBranch:
         """Adds one branch, initialised from ``parent``'s branch (default: the latest one) as
@@ -118,11 +154,11 @@ class ApparelNet(nn.Module):
         return branch
 
     def forward_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        if not self.spec.local_maps:
+        if not (self.spec.local_maps or self.spec.branch_adapter):
             feature_map = self.base.feature_map(images)
             return self.base.embed_features(feature_map), {n: b(feature_map) for n, b in self.branches.items()}
-        middle, feature_map = self.base.feature_maps(images)
-        return self.base.embed_features(feature_map), {n: b(feature_map, middle) for n, b in self.branches.items()}
+        maps = self.base.feature_maps(images)
+        return self.base.embed_features(maps.last), {n: b(maps.last, maps) for n, b in self.branches.items()}
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """One pass: ``embedding`` plus each attribute's probabilities (softmax or sigmoid)."""
@@ -148,8 +184,9 @@ class ApparelNet(nn.Module):
         return model.eval()
 
 
-def from_embedding(base: EmbeddingNet, branch_width: int = 64, attention: bool = False, local_maps: int = 0
-                   ) -> ApparelNet:
+def from_embedding(base: EmbeddingNet, branch_width: int = 64, attention: bool = False, local_maps: int = 0,
+                   branch_adapter: bool = False) -> ApparelNet:
     """An ApparelNet with no branches yet around a trained embedding model."""
-    spec = ApparelSpec(base=base.spec, branch_width=branch_width, attention=attention, local_maps=local_maps)
+    spec = ApparelSpec(base=base.spec, branch_width=branch_width, attention=attention, local_maps=local_maps,
+                       branch_adapter=branch_adapter)
     return ApparelNet(spec, base=base)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torchvision
@@ -17,6 +18,16 @@ FEATURE_DIMS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048}
 # features (receptive field ~100 px) already see the garment's parts.
 MIDDLE_STAGE = 6
 MIDDLE_CHANNELS = {"resnet18": 128, "resnet34": 128, "resnet50": 512}
+LAST_STAGE = 7  # trunk[7] is layer4; trunk[6] (layer3) gives the penultimate map a branch adapter reads
+PENULTIMATE_CHANNELS = {"resnet18": 256, "resnet34": 256, "resnet50": 1024}
+
+
+class TrunkMaps(NamedTuple):
+    """The trunk's maps from one pass: the middle stage's (layer2), the penultimate (layer3) and the last."""
+
+    middle: torch.Tensor
+    penultimate: torch.Tensor
+    last: torch.Tensor
 
 
 @dataclass
@@ -58,10 +69,11 @@ class EmbeddingNet(nn.Module):
     def feature_map(self, images: torch.Tensor) -> torch.Tensor:
         return self.trunk(images)
 
-    def feature_maps(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(the middle stage's map, the last one's) from one trunk pass, for branches that read both."""
+    def feature_maps(self, images: torch.Tensor) -> TrunkMaps:
+        """The middle, penultimate and last maps from one trunk pass, for branches that read more than the last."""
         middle = self.trunk[:MIDDLE_STAGE](images)
-        return middle, self.trunk[MIDDLE_STAGE:](middle)
+        penultimate = self.trunk[MIDDLE_STAGE:LAST_STAGE](middle)
+        return TrunkMaps(middle, penultimate, self.trunk[LAST_STAGE:](penultimate))
 
     def embed_features(self, feature_map: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.head(feature_map.mean(dim=(2, 3))), dim=1)

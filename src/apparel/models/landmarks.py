@@ -41,13 +41,13 @@ class LandmarkAttributeNet(nn.Module):
     def forward_outputs(self, images: torch.Tensor
                         ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor | None]:
         """One trunk pass: (embedding, logits per attribute, N×K×2 landmark coordinates or None)."""
-        middle, feature_map = self.base.feature_maps(images)
-        local, coordinates = self.pooling(middle) if self.pooling is not None else (None, None)
+        maps = self.base.feature_maps(images)
+        local, coordinates = self.pooling(maps.middle) if self.pooling is not None else (None, None)
         logits = {}
         for name, branch in self.branches.items():
-            pooled = branch.features(feature_map).mean(dim=(2, 3))
+            pooled = branch.features(maps.last).mean(dim=(2, 3))
             logits[name] = branch.classifier(pooled if local is None else torch.cat([pooled, local], dim=1))
-        return self.base.embed_features(feature_map), logits, coordinates
+        return self.base.embed_features(maps.last), logits, coordinates
 
     def forward_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """What the attribute evaluation calls on every model."""
