@@ -426,6 +426,15 @@ def frozen_trunk_section() -> list[str]:
                          "progressive_local_over_per_attribute_local_frozen"))
 
 
+def branch_adapter_section() -> list[str]:
+    """A trunk-stage adapter per branch, for progressive and for one model per attribute."""
+    return paired_table("attributes_branch_adapter", "A trunk stage of each head's own (branch adapters)",
+                        ("progressive_local_adapter_over_progressive_local",
+                         "per_attribute_local_adapter_over_per_attribute_local",
+                         "progressive_local_over_per_attribute_local",
+                         "progressive_local_adapter_over_per_attribute_local_adapter"))
+
+
 def landmarks_section() -> list[str]:
     result = load("landmarks")
     s, settings, params = result["summary"], result["settings"], result["params"]
@@ -551,6 +560,7 @@ def main() -> None:
                        *balanced_heads_section(), *branch_init_section(), *trunk_steps_section(),
                        *dynamics_section(), *branch_parent_section(), *null_section(), *resolution_section(),
                        *local_section(), *balanced_product_section(), *head_floor_section(), *frozen_trunk_section(),
+                       *branch_adapter_section(),
                        *landmarks_section(), *ingest_section(), END])
     if BEGIN not in text:
         raise SystemExit(f"README.md has no '{BEGIN}' marker")
