@@ -97,13 +97,17 @@ def test_save_and_load_round_trip(tmp_path, local_maps: int) -> None:
         assert all(torch.equal(model(x)[k], loaded(x)[k]) for k in ("embedding", "colour"))
 
 
+def loaded_without(field: str, folder) -> ApparelNet:
+    """A colour model saved, its spec stripped of ``field`` as a model saved before that field existed, and loaded."""
+    model_with([AttributeSpec("colour", ["red", "blue"])]).save(folder)
+    spec = json.loads((folder / "spec.json").read_text())
+    del spec["apparel"][field]
+    (folder / "spec.json").write_text(json.dumps(spec))
+    return ApparelNet.load(folder)
+
+
 def test_a_model_saved_before_local_branches_loads_without_them(tmp_path) -> None:
-    model = model_with([AttributeSpec("colour", ["red", "blue"])])
-    model.save(tmp_path)
-    spec = json.loads((tmp_path / "spec.json").read_text())
-    del spec["apparel"]["local_maps"]
-    (tmp_path / "spec.json").write_text(json.dumps(spec))
-    assert ApparelNet.load(tmp_path).spec.local_maps == 0
+    assert loaded_without("local_maps", tmp_path).spec.local_maps == 0
 
 
 def test_local_branches_pool_the_middle_map_under_their_own_heatmaps() -> None:
@@ -151,12 +155,7 @@ def test_a_branch_adapter_starts_as_the_plain_branch_and_trains_for_its_own_head
 
 
 def test_a_model_saved_before_branch_adapters_loads_without_them(tmp_path) -> None:
-    model = model_with([AttributeSpec("colour", ["red", "blue"])])
-    model.save(tmp_path)
-    spec = json.loads((tmp_path / "spec.json").read_text())
-    del spec["apparel"]["branch_adapter"]
-    (tmp_path / "spec.json").write_text(json.dumps(spec))
-    loaded = ApparelNet.load(tmp_path)
+    loaded = loaded_without("branch_adapter", tmp_path)
     assert not loaded.spec.branch_adapter and loaded.branches["colour"].adapter is None
 
 
