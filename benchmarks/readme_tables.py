@@ -255,7 +255,7 @@ def attributes_section() -> list[str]:
              f"from it at {settings['trunk_specialist_lr']}, the student distilled from the generalist)" if share
              else "a unified trunk distilled from specialists trained from scratch")
     out += [f"{settings['seeds']} seeds, {settings['steps_per_attribute']} steps per attribute (N×S optimiser steps "
-            f"per system; how many each head sees is in the script's docstring), {batches}, {trunk}, "
+            f"per system; how many each head sees is below the tables), {batches}, {trunk}, "
             f"{settings['base_steps_per_vertical']} steps per vertical, {settings['image_size']} px, "
             f"progressive and per-attribute branches pooling layer2 under {settings.get('local_maps', 0)} heatmaps "
             "each (`attributes.json`).",
@@ -287,7 +287,30 @@ def attributes_section() -> list[str]:
                    f"single-image latency (alternating) progressive {lat['progressive']:.2f} ms, embedding only "
                    f"{lat['embedding_only']:.2f} ms, per-attribute {lat['per_attribute']:.2f} ms, multi-label "
                    f"{lat['multilabel']:.2f} ms (`attributes.json`).")
-    return out + ["", machine_line(result, "attributes.json"), ""]
+    return out + ["", head_steps_line(result), "", machine_line(result, "attributes.json"), ""]
+
+
+def head_steps_line(result: dict) -> str:
+    """How many optimiser steps each head's loss counts in, per system, from the benchmark's own schedule."""
+    from attributes import schedule  # the benchmark's schedule (imports torch): only this section needs it
+
+    from apparel.train.attributes import steps_seen_by_head
+
+    settings = result["settings"]
+    plan = schedule(settings["steps_per_attribute"], seed=0)
+    s, b, f, final = settings["steps_per_attribute"], plan.branch_steps, plan.finetune_steps, plan.final_steps_per_head
+    counts = []
+    for name, data in result["datasets"].items():
+        n = len(data["by_missing_rate_per_seed"][0]["0.0"]["progressive"])
+        seen = steps_seen_by_head(plan, n)
+        counts.append(f"{name} (N = {n}) {', '.join(map(str, seen))} (its trunk {n * (f + final)}), multi-label "
+                      f"{n * s}")
+    return (f"Optimiser steps in which each head's loss counts, S = {s} (`steps_seen_by_head`): progressive, "
+            f"heads in the order they are added, each new branch {b} steps alone, then {f} of fine-tuning after its "
+            f"own and each later branch, then all N×{final} end-to-end steps; one model per attribute {s} on its own "
+            f"trunk; multi-label every head in every step. {'; '.join(counts)}. These count steps, not labels: at "
+            "80 % missing a one-vertical head's label is on two or three rows of a 32-row joint batch, while every "
+            "row of its own model's batches carries it (`attributes.json`).")
 
 
 def attribute_recipes_section() -> list[str]:

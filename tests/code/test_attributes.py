@@ -17,7 +17,9 @@ from apparel.train.attributes import (
     joined,
     labelled_rows,
     parent_branch,
+    steps_seen_by_head,
     train_heads,
+    train_progressive,
 )
 
 
@@ -335,3 +337,31 @@ def test_held_branch_gradients_are_the_label_weighted_mean_of_the_batches() -> N
     backward(slice(0, 8))  # one batch holding all three labelled rows
     assert all(torch.allclose(r, p.grad, atol=1e-6) for r, p in zip(released, model.branches["heel"].parameters(),
                                                                       strict=True))
+
+
+
+class StepCountingNet(ApparelNet):
+    """Counts, per head, the backward passes that reach its classifier: the steps in which its loss counts."""
+
+    def __init__(self, spec: ApparelSpec) -> None:
+        super().__init__(spec)
+        self.steps: dict[str, int] = {}
+
+    def add_branch(self, spec: AttributeSpec, parent: str | None = None) -> AttributeBranch:
+        branch = super().add_branch(spec, parent)
+        self.steps[spec.name] = 0
+        branch.classifier.weight.register_hook(lambda grad: self.steps.update({spec.name: self.steps[spec.name] + 1}))
+        return branch
+
+
+def test_steps_seen_by_head_counts_the_steps_each_head_trains_in() -> None:
+    """The README's per-head budget (steps_seen_by_head) against the real progressive schedule."""
+    specs = [AttributeSpec("colour", ["red", "blue"]), AttributeSpec("heel", ["flat", "high", "low"]),
+             AttributeSpec("strap", ["long", "none"])]
+    images = torch.randint(0, 255, (16, 3, 32, 32), dtype=torch.uint8)
+    targets = {"colour": torch.randint(0, 2, (16,)), "heel": torch.randint(0, 3, (16,)),
+               "strap": torch.randint(0, 2, (16,))}
+    schedule = AttributeSchedule(branch_steps=2, finetune_steps=3, final_steps_per_head=4, batch_size=4)
+    model = StepCountingNet(ApparelSpec(EmbeddingSpec(embedding_dim=8, image_size=32)))
+    train_progressive(model, specs, images, targets, schedule, log=lambda line: None)
+    assert list(model.steps.values()) == steps_seen_by_head(schedule, 3) == [2 + 3 * 3 + 12, 2 + 3 * 2 + 12, 2 + 3 + 12]

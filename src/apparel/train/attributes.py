@@ -316,6 +316,15 @@ def steps_per_attribute(schedule: AttributeSchedule) -> int:
     return schedule.branch_steps + schedule.finetune_steps + schedule.final_steps_per_head
 
 
+def steps_seen_by_head(schedule: AttributeSchedule, n_heads: int) -> list[int]:
+    """Optimiser steps in which each head's loss counts under :func:`train_progressive`, in the order the heads
+    are added: head i of N trains alone, in the fine-tune after its own branch and after every later one, and in
+    every step of the final end-to-end phase. (How many of those steps hold a label of its own depends on the
+    labels missing.)"""
+    return [schedule.branch_steps + schedule.finetune_steps * (n_heads - i) + n_heads * schedule.final_steps_per_head
+            for i in range(n_heads)]
+
+
 def train_per_attribute(base: EmbeddingNet, specs: list[AttributeSpec], images: torch.Tensor,
                         targets: dict[str, torch.Tensor], schedule: AttributeSchedule,
                         new_model: Callable[[EmbeddingNet], ApparelNet] = from_embedding) -> dict[str, ApparelNet]:
