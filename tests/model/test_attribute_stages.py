@@ -10,7 +10,7 @@ from apparel.data.dataset import load_images, normalize
 from apparel.data.manifest import Dataset
 from apparel.models.attributes import ApparelNet
 from apparel.models.embedding import EmbeddingNet, EmbeddingSpec
-from apparel.stages.attributes import add_attribute_stage, attributes_stage
+from apparel.stages.attributes import add_attribute_stage, attributes_stage, val_recall_at_1
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +27,15 @@ def quick(config: Config, **train: object) -> Config:
 
 
 def test_progressive_stage_adds_branches_in_order_and_resumes(tiny_dataset: Path, tiny_config: Config,
-                                                             unified: Path, tmp_path: Path) -> None:
+                                                             unified: Path, tmp_path: Path, capsys) -> None:
     config = quick(tiny_config)
     path = attributes_stage(config, tiny_dataset, unified, tmp_path, ["colour", "pattern"])
     model = ApparelNet.load(path)
+    dataset = Dataset.load(tiny_dataset)
+    before, after = (val_recall_at_1(config, dataset, net) for net in (EmbeddingNet.load(unified), model.base))
+    # What the fine-tune did to retrieval, in the pipeline's progress lines (runlog shows every "end-to-end" line).
+    assert (f"[attributes] end-to-end: embedding val_recall@1 {before:.4f} before the branches, {after:.4f} after"
+            in capsys.readouterr().out.splitlines())
     assert list(model.branches) == ["colour", "pattern"]
     assert model.spec.attributes[0].classes == Dataset.load(tiny_dataset).attribute_values("colour")
     # A rerun that finds the partial model only adds what is missing.

@@ -18,6 +18,16 @@ def train_frame_tensors(config: Config, dataset: Dataset, image_size: int):
     return frame, load_images(frame["image"].tolist(), image_size)
 
 
+def val_recall_at_1(config: Config, dataset: Dataset, embedding_net) -> float:
+    """Recall@1 of an embedding model on the validation split, mean over verticals (nan without one)."""
+    import math
+
+    from apparel.evaluation.embeddings import evaluate_models, mean_metric
+
+    scores = evaluate_models(dict.fromkeys(dataset.verticals, embedding_net), dataset.split("val"), config.data.label)
+    return mean_metric(scores) if scores else math.nan
+
+
 def attributes_workdir(config: Config, dataset_root: Path, unified_dir: Path) -> Path:
     """Durable work folder of one attribute training (the shared PVC on a cluster), keyed by what it
     trains on, so a retried step resumes after the last saved branch instead of starting over."""
@@ -32,6 +42,8 @@ def attributes_workdir(config: Config, dataset_root: Path, unified_dir: Path) ->
 def attributes_stage(config: Config, dataset_root: Path, unified_dir: Path, out_dir: Path,
                      attributes: list[str] | None = None) -> Path:
     """Progressive branches on the unified model; resumes after the last branch it saved."""
+    import math
+
     import torch
 
     from apparel.models.attributes import ApparelNet, from_embedding
@@ -57,6 +69,10 @@ def attributes_stage(config: Config, dataset_root: Path, unified_dir: Path, out_
     anchor = None if schedule.freeze_base else torch.from_numpy(embed(unified, images))
     train_progressive(model, todo, images, encode_targets(frame, specs), schedule, anchor,
                       on_branch=lambda m: m.save(partial))
+    # Search is served from this trunk, so say what fine-tuning it for the attributes did to retrieval.
+    before, after = val_recall_at_1(config, dataset, unified), val_recall_at_1(config, dataset, model.base)
+    if not math.isnan(before):  # the dataset has a validation split to score
+        print(f"[attributes] end-to-end: embedding val_recall@1 {before:.4f} before the branches, {after:.4f} after")
     model.cpu().save(final)
     return final
 
@@ -68,7 +84,6 @@ def add_attribute_stage(config: Config, dataset_root: Path, model_dir: Path, nam
     Returns the new model folder and {recall@1 before, after} on the validation split."""
     import torch
 
-    from apparel.evaluation.embeddings import evaluate_models, mean_metric
     from apparel.models.attributes import ApparelNet
     from apparel.train.attributes import attribute_specs, encode_targets, schedule_from, train_progressive
     from apparel.train.loop import embed
@@ -81,12 +96,7 @@ def add_attribute_stage(config: Config, dataset_root: Path, model_dir: Path, nam
     if name in model.branches:
         raise ValueError(f"model already predicts '{name}'")
     frame, images = train_frame_tensors(config, dataset, model.spec.base.image_size)
-    val = dataset.split("val")
-
-    def recall(m: ApparelNet) -> float:
-        return mean_metric(evaluate_models({v: m.base for v in dataset.verticals}, val, config.data.label))
-
-    before = recall(model)
+    before = val_recall_at_1(config, dataset, model.base)
     schedule = schedule_from(config.train, freeze_base=not finetune)
     anchor = torch.from_numpy(embed(model.base, images)) if finetune else None
     # With --finetune the base moves, so existing branches are re-tuned on whatever labels exist.
@@ -94,4 +104,4 @@ def add_attribute_stage(config: Config, dataset_root: Path, model_dir: Path, nam
     targets = encode_targets(frame, [*known, spec])
     train_progressive(model, [spec], images, targets, schedule, anchor, tune_existing=finetune)
     model.save(out_dir)
-    return out_dir, {"val_recall@1_before": before, "val_recall@1_after": recall(model)}
+    return out_dir, {"val_recall@1_before": before, "val_recall@1_after": val_recall_at_1(config, dataset, model.base)}
