@@ -67,11 +67,13 @@ def attributes_stage(config: Config, dataset_root: Path, unified_dir: Path, out_
     frame, images = train_frame_tensors(config, dataset, unified.spec.image_size)
     schedule = schedule_from(config.train)
     anchor = None if schedule.freeze_base else torch.from_numpy(embed(unified, images))
+    # Search is served from this trunk, so say what fine-tuning it for the attributes did to retrieval; the
+    # model wraps `unified` itself, so its score is taken before training moves it.
+    before = val_recall_at_1(config, dataset, unified)
     train_progressive(model, todo, images, encode_targets(frame, specs), schedule, anchor,
                       on_branch=lambda m: m.save(partial))
-    # Search is served from this trunk, so say what fine-tuning it for the attributes did to retrieval.
-    before, after = val_recall_at_1(config, dataset, unified), val_recall_at_1(config, dataset, model.base)
     if not math.isnan(before):  # the dataset has a validation split to score
+        after = val_recall_at_1(config, dataset, model.base)
         print(f"[attributes] end-to-end: embedding val_recall@1 {before:.4f} before the branches, {after:.4f} after")
     model.cpu().save(final)
     return final
