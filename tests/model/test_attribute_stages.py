@@ -60,6 +60,18 @@ def test_progressive_stage_says_what_the_fine_tune_did_to_retrieval(tiny_config:
             in capsys.readouterr().out.splitlines())
 
 
+def test_progressive_stage_trains_the_same_model_whatever_drew_random_numbers_before(
+        tiny_dataset: Path, tiny_config: Config, unified: Path, tmp_path: Path) -> None:
+    """The stage seeds torch itself: a run's branches do not depend on what the process did before it."""
+    config = quick(tiny_config)
+    torch.manual_seed(1)
+    first = attributes_stage(config, tiny_dataset, unified, tmp_path / "first", ["colour"])
+    torch.rand(100)
+    second = attributes_stage(config, tiny_dataset, unified, tmp_path / "second", ["colour"])
+    weights = [ApparelNet.load(folder).state_dict() for folder in (first, second)]
+    assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
+
+
 def test_add_attribute_with_a_frozen_base_keeps_every_existing_output(tiny_dataset: Path, tiny_config: Config,
                                                                      unified: Path, tmp_path: Path) -> None:
     config = quick(tiny_config)

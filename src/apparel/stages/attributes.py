@@ -70,6 +70,7 @@ def attributes_stage(config: Config, dataset_root: Path, unified_dir: Path, out_
     # Search is served from this trunk, so say what fine-tuning it for the attributes did to retrieval; the
     # model wraps `unified` itself, so its score is taken before training moves it.
     before = val_recall_at_1(config, dataset, unified)
+    torch.manual_seed(config.train.seed)  # new branches' weights and flips: the same whatever ran before
     train_progressive(model, todo, images, encode_targets(frame, specs), schedule, anchor,
                       on_branch=lambda m: m.save(partial))
     if not math.isnan(before):  # the dataset has a validation split to score
@@ -104,6 +105,7 @@ def add_attribute_stage(config: Config, dataset_root: Path, model_dir: Path, nam
     # With --finetune the base moves, so existing branches are re-tuned on whatever labels exist.
     known = [a for a in model.spec.attributes if a.name in dataset.info.attributes] if finetune else []
     targets = encode_targets(frame, [*known, spec])
+    torch.manual_seed(config.train.seed)
     train_progressive(model, [spec], images, targets, schedule, anchor, tune_existing=finetune)
     model.save(out_dir)
     return out_dir, {"val_recall@1_before": before, "val_recall@1_after": val_recall_at_1(config, dataset, model.base)}
