@@ -1,6 +1,7 @@
 """Renders the README's science results from benchmarks/results/*.json, so no number is typed by hand.
 
-    python benchmarks/readme_tables.py   # rewrites the block between the science-results markers
+    python benchmarks/readme_tables.py   # rewrites the science-results block, its summary rows and the main
+                                         # job's printed output
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import re
 from common import RESULTS, ROOT
 
 BEGIN, END = "<!-- science-results:begin (benchmarks/readme_tables.py) -->", "<!-- science-results:end -->"
+MAIN_JOB = "<!-- main-job-output: every line pipeline.json's run printed (benchmarks/readme_tables.py) -->"
 
 
 def load(name: str) -> dict:
@@ -573,9 +575,17 @@ def replace_summary_rows(text: str) -> str:
                                                            if i not in ours])
 
 
+def replace_main_job_output(text: str) -> str:
+    printed = "\n".join(load("pipeline")["printed"])
+    block = re.compile(rf"{re.escape(MAIN_JOB)}\n```\n.*?\n```\n", re.S)
+    if not block.search(text):
+        raise SystemExit(f"README.md has no '{MAIN_JOB}' marker followed by a code block")
+    return block.sub(lambda _: f"{MAIN_JOB}\n```\n{printed}\n```\n", text)
+
+
 def main() -> None:
     readme = ROOT / "README.md"
-    text = replace_summary_rows(readme.read_text())
+    text = replace_main_job_output(replace_summary_rows(readme.read_text()))
     block = "\n".join([BEGIN, "", *unified_section(), *unlabelled_section(), *resolution_unified_section(),
                        *teacher_groups_section(),
                        *sweet_spot_section("sweet_spot"), *sweet_spot_section("sweet_spot_32px"),

@@ -1,5 +1,7 @@
 """The README's claims about the registry and re-runs quote what the code says and does."""
 
+import json
+import re
 from pathlib import Path
 
 from apparel.evaluation.report import EvaluationReport
@@ -22,3 +24,13 @@ def test_readme_quotes_the_messages_the_registry_and_pipelines_print() -> None:
 def test_readme_names_the_exit_step_the_pipelines_compile() -> None:
     compiled = (Path(__file__).resolve().parents[2] / "pipelines" / "compiled" / "training.yaml").read_text()
     assert "record-run-status" in compiled and "record-failure" not in compiled
+
+
+def test_readme_quotes_every_line_the_timed_main_job_printed() -> None:
+    """The main job's output in the README is the run pipeline.json timed, not an older run's lines."""
+    root = Path(__file__).resolve().parents[2]
+    printed = json.loads((root / "benchmarks" / "results" / "pipeline.json").read_text())["printed"]
+    quoted = re.search(r"<!-- main-job-output:[^>]*-->\n```\n(.*?)\n```\n", README, re.S)
+    assert quoted, "README has no main-job-output block"
+    assert quoted.group(1).splitlines() == printed
+    assert len(printed) > 15 and "[attributes] end-to-end: embedding val_recall@1" in quoted.group(1)
