@@ -339,7 +339,6 @@ def test_held_branch_gradients_are_the_label_weighted_mean_of_the_batches() -> N
                                                                       strict=True))
 
 
-
 class StepCountingNet(ApparelNet):
     """Counts, per head, the backward passes that reach its classifier: the steps in which its loss counts."""
 

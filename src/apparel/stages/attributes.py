@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from apparel.config import Config
@@ -20,8 +21,6 @@ def train_frame_tensors(config: Config, dataset: Dataset, image_size: int):
 
 def val_recall_at_1(config: Config, dataset: Dataset, embedding_net) -> float:
     """Recall@1 of an embedding model on the validation split, mean over verticals (nan without one)."""
-    import math
-
     from apparel.evaluation.embeddings import evaluate_models, mean_metric
 
     scores = evaluate_models(dict.fromkeys(dataset.verticals, embedding_net), dataset.split("val"), config.data.label)
@@ -42,8 +41,6 @@ def attributes_workdir(config: Config, dataset_root: Path, unified_dir: Path) ->
 def attributes_stage(config: Config, dataset_root: Path, unified_dir: Path, out_dir: Path,
                      attributes: list[str] | None = None) -> Path:
     """Progressive branches on the unified model; resumes after the last branch it saved."""
-    import math
-
     import torch
 
     from apparel.models.attributes import ApparelNet, from_embedding
