@@ -38,8 +38,7 @@ def main() -> None:
     write_result("pipeline", {
         "summary": {"e2e_seconds": round(first_s, 1), "cached_rerun_seconds": round(cached_s, 1),
                     "cached_speedup": round(first_s / cached_s, 2)},
-        "steps": [line for line in first_out.splitlines() if re.match(r"^\[\d+/\d+\] ", line)],
-        "main_job_output": printed[-6:],
+        "steps": [line for line in printed if re.match(r"^\[\d+/\d+\] ", line)],
         "printed": printed,
     }, load_at_start)
 

@@ -578,9 +578,10 @@ def replace_summary_rows(text: str) -> str:
 def replace_main_job_output(text: str) -> str:
     printed = "\n".join(load("pipeline")["printed"])
     block = re.compile(rf"{re.escape(MAIN_JOB)}\n```\n.*?\n```\n", re.S)
-    if not block.search(text):
+    text, replaced = block.subn(lambda _: f"{MAIN_JOB}\n```\n{printed}\n```\n", text)
+    if not replaced:
         raise SystemExit(f"README.md has no '{MAIN_JOB}' marker followed by a code block")
-    return block.sub(lambda _: f"{MAIN_JOB}\n```\n{printed}\n```\n", text)
+    return text
 
 
 def main() -> None:

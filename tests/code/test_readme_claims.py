@@ -9,7 +9,8 @@ from apparel.registry.gate import GateDecision
 from apparel.registry.register import Registration
 from apparel.stages.retrain import NO_CHAMPION
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
 
 
 def test_readme_quotes_the_messages_the_registry_and_pipelines_print() -> None:
@@ -22,14 +23,13 @@ def test_readme_quotes_the_messages_the_registry_and_pipelines_print() -> None:
 
 
 def test_readme_names_the_exit_step_the_pipelines_compile() -> None:
-    compiled = (Path(__file__).resolve().parents[2] / "pipelines" / "compiled" / "training.yaml").read_text()
+    compiled = (ROOT / "pipelines" / "compiled" / "training.yaml").read_text()
     assert "record-run-status" in compiled and "record-failure" not in compiled
 
 
 def test_readme_quotes_every_line_the_timed_main_job_printed() -> None:
     """The main job's output in the README is the run pipeline.json timed, not an older run's lines."""
-    root = Path(__file__).resolve().parents[2]
-    printed = json.loads((root / "benchmarks" / "results" / "pipeline.json").read_text())["printed"]
+    printed = json.loads((ROOT / "benchmarks" / "results" / "pipeline.json").read_text())["printed"]
     quoted = re.search(r"<!-- main-job-output:[^>]*-->\n```\n(.*?)\n```\n", README, re.S)
     assert quoted, "README has no main-job-output block"
     assert quoted.group(1).splitlines() == printed
