@@ -11,14 +11,13 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/apparel
 ENV PATH=/opt/apparel/bin:$PATH
 WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY docker/constraints-${VARIANT}.txt docker/
+COPY pyproject.toml README.md constraints.txt ./
 COPY src src
 COPY components components
 COPY pipelines pipelines
-# The project's own install, under the lock of every package it pulls in (docker/lock.py).
+# The project's own install, under the one lock that `make setup` and CI install from too (scripts/lock.py).
 RUN case "${VARIANT}" in cpu|gpu) ;; *) echo "VARIANT must be cpu or gpu" >&2; exit 1;; esac \
-    && pip install --no-cache-dir --constraint "docker/constraints-${VARIANT}.txt" ".[${VARIANT},cluster]"
+    && pip install --no-cache-dir --constraint constraints.txt ".[${VARIANT},cluster]"
 
 FROM ${PYTHON_IMAGE} AS runtime
 # wget: KubeRay's probes on Ray head and worker pods call it.

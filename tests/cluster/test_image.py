@@ -43,25 +43,10 @@ def test_the_install_step_is_the_projects_own_under_the_lock_for_both_variants()
     assert command[:2] == ["pip", "install"]
     packages = [word for word in command[2:] if not word.startswith("-") and "constraints" not in word]
     assert packages == [".[${VARIANT},cluster]"]
-    assert "--constraint" in command and "docker/constraints-${VARIANT}.txt" in command
+    assert "--constraint" in command and "constraints.txt" in command  # the one lock (tests/code/test_lock.py)
     assert "ARG VARIANT=cpu" in DOCKERFILE.read_text()
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert {"cpu", "gpu", "cluster"} <= set(extras)
-
-
-@pytest.mark.parametrize("variant", ["cpu", "gpu"])
-def test_the_lock_pins_every_dependency_of_the_variant(variant: str) -> None:
-    lock = (ROOT / "docker" / f"constraints-{variant}.txt").read_text().splitlines()
-    pins = dict(line.split("==") for line in lock if line and not line.startswith("#"))
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = project["dependencies"] + project["optional-dependencies"][variant] + project["optional-dependencies"][
-        "cluster"]
-    for requirement in wanted:
-        name = re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9_.-]+", requirement).group()).lower()
-        assert name in pins, f"{name} is not pinned in constraints-{variant}.txt: run `make lock`"
-        exact = re.search(r"==\s*([^\s,;#]+)", requirement)
-        if exact:
-            assert pins[name] == exact.group(1), f"{name}: pyproject pins {exact.group(1)}, the lock {pins[name]}"
 
 
 def matches(path: str, pattern: str) -> bool:
@@ -84,11 +69,11 @@ def excluded(path: str) -> bool:
 
 def test_the_build_context_is_the_project_and_nothing_else() -> None:
     for kept in ("pyproject.toml", "README.md", "src/apparel/config.py", "src/apparel/data/manifest.py",
-                 "components/ingest.py", "pipelines/training.py", "docker/constraints-gpu.txt"):
+                 "components/ingest.py", "pipelines/training.py", "constraints.txt"):
         assert not excluded(kept), kept
     for dropped in ("runs/mlflow.db", ".venv/bin/python", "data/catalog/1.jpg", ".tools/hadolint/bin/hadolint",
                     "src/apparel/__pycache__/config.cpython-311.pyc", "src/apparel.egg-info/PKG-INFO",
-                    "tests/conftest.py", ".git/HEAD", "docker/lock.py"):
+                    "tests/conftest.py", ".git/HEAD", "scripts/lock.py"):
         assert excluded(dropped), dropped
 
 
