@@ -175,13 +175,18 @@ class MonitoringConfig(Section):
                                    "every window is compared with; each calibration draw re-splits the reference "
                                    "into a part of that size and a disjoint window.")
     max_reference: int = Field(1000, description="Cap on the scoring reference (cost grows with its square for MMD).")
+    reference_requests: int = Field(1000, ge=0, description="Live reference: once a champion has served this many "
+                                    "requests per vertical on average (this × verticals in all), its first ones "
+                                    "become its reference and later windows are compared with them; until then "
+                                    "the catalog it indexed is the reference (0: catalog only).")
     pca_components: int = Field(0, description="PCA fitted on the reference "
                                 "before scoring (0: off; for wide embeddings).")
     image_stats: bool = Field(True, description="Also test width/height/aspect/brightness/blur with Evidently's "
                               "column drift (calibrated jointly with the embedding score).")
     per_vertical: bool = Field(True, description="Score windows per predicted vertical as well as overall.")
     debounce: int = Field(3, description="Consecutive alarming windows before a drift event is declared.")
-    cooldown_windows: int = Field(10, description="Windows after an event during which no new event starts.")
+    cooldown_windows: int = Field(10, description="A stream's windows after an event during which it starts no "
+                                  "new event of the same cause (another vertical or cause starts its own).")
     alarm_reports: bool = Field(True, description="A full Evidently HTML report (EmbeddingsDrift with its t-SNE "
                                 "plot, column drift) for the first alarming window of each run of alarms.")
     report_every: int = Field(0, description="Also write a full Evidently "

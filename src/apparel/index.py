@@ -183,6 +183,10 @@ class CatalogIndex:
         scores, local = subset.search(queries, k)
         return scores, np.where(local >= 0, ids[np.maximum(local, 0)], -1)
 
+    def vectors(self) -> np.ndarray:
+        """Every catalog vector in row order, as the index stores it (exact for flat and HNSW indexes)."""
+        return self.index.reconstruct_n(0, self.index.ntotal)
+
     def predict_vertical(self, embeddings: np.ndarray) -> list[str]:
         """The majority vertical of each embedding's ``vertical_k`` nearest catalog images (ties: the nearest)."""
         _, positions = self.search(embeddings, self.vertical_k)

@@ -18,7 +18,6 @@ from PIL import Image, ImageFilter
 
 from apparel.index import fetch_catalog_index
 from apparel.monitoring.champion import reference_for_champion
-from apparel.registry.register import store_eval_set
 from tests.serving.serving_helpers import make_store, start_server
 
 RECORDER = ("import json, sys; event = json.load(sys.stdin); "
@@ -67,13 +66,9 @@ def test_served_traffic_drift_triggers_retraining_exactly_once(tmp_path):
     store = make_store(tmp_path, products_per_vertical=30, monitoring=monitoring, poll_interval_s=5.0)
     config, dataset, config_file = store.config, store.dataset, tmp_path / "config.yaml"
     version = store.register(seed=0)
-    # registration stores the frozen evaluation set in MLflow; the index stage then computes the reference
-    client = MlflowClient()
-    run_id = client.get_model_version(config.registry.model_name, version).tags["run_id"]
-    store_eval_set(client, config.registry.model_name, dataset.manifest.assign(frozen_from=dataset.info.version),
-                   run_id)
-    reference_for_champion(config, tmp_path / "model-0", fetch_catalog_index(config, version), version, run_id,
-                           log=lambda line: None)
+    # the index stage computes the reference from the catalog it indexed, as here
+    run_id = MlflowClient().get_model_version(config.registry.model_name, version).tags["run_id"]
+    reference_for_champion(config, fetch_catalog_index(config, version), version, run_id, log=lambda line: None)
     (tmp_path / "monitoring" / "references").rename(tmp_path / "monitoring" / "local-copy")  # read it from MLflow
     server = start_server(store)
     try:

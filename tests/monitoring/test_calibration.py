@@ -81,3 +81,42 @@ def test_small_windows_and_uncalibrated_streams_are_not_scored(calibrated):
     vectors, stats, _ = sample(np.random.default_rng(17), 30)
     assert Detector(reference, settings).score(OVERALL, vectors, stats) is None
     assert Detector(reference, settings).score("bags", vectors, stats) is None
+
+
+def odd_sized(rng: np.random.Generator, size: int, odd: int):
+    """A drift-free window in which ``odd`` photos have another size (the reference's sizes never vary)."""
+    vectors, stats, _ = sample(rng, size)
+    stats[:odd, 0], stats[:odd, 1] = 640.0, 480.0
+    stats[:odd, 2] = stats[:odd, 0] / stats[:odd, 1]
+    return vectors, stats
+
+
+def test_a_statistic_constant_in_the_reference_cannot_make_a_hair_trigger(calibrated):
+    """Regression (issue 39): its null scale was ~1e-9, so 5 odd photos in 200 alarmed and 20 scored 4e8."""
+    reference, settings = calibrated
+    detector = Detector(reference, settings)
+    few = detector.score(OVERALL, *odd_sized(np.random.default_rng(30), 100, 5))
+    assert not few.alarm and few.score < 1, few
+    some = detector.score(OVERALL, *odd_sized(np.random.default_rng(31), 100, 20))
+    assert some.score < 10, some  # a p-value of 1e-6 or so is a few units, never 1e8
+    every = detector.score(OVERALL, *odd_sized(np.random.default_rng(32), 100, 100))
+    assert every.alarm and every.score < 1000, every  # bounded: -log10 p stops at 300, scales have floors
+
+
+def test_a_window_names_the_components_that_fired_with_their_p_values(calibrated):
+    reference, settings = calibrated
+    detector = Detector(reference, settings)
+    square = detector.score(OVERALL, *sample(np.random.default_rng(33), 100, square=True)[:2])
+    assert square.alarm and set(square.fired) <= {"width", "height", "aspect"} and square.fired
+    assert all(square.p_values[k] < settings.false_alarm_rate for k in square.fired)
+    shifted = detector.score(OVERALL, *sample(np.random.default_rng(34), 100, shift=0.6)[:2])
+    assert shifted.fired[0] == "embedding" and shifted.p_values["embedding"] <= 1 / 60  # beyond all 60 null draws
+    calm = detector.score(OVERALL, *sample(np.random.default_rng(35), 100)[:2])
+    assert calm.fired == [] and calm.threshold == 1.0 and 0 < min(calm.p_values.values()) <= 1
+
+
+def test_a_window_larger_than_its_calibrated_size_is_scored_at_that_size(calibrated):
+    """Regression (issue 39): windows of 200 were judged, silently, against the threshold for 50."""
+    reference, settings = calibrated
+    result = Detector(reference, settings).score(OVERALL, *sample(np.random.default_rng(36), 130)[:2])
+    assert result.size == 100

@@ -6,12 +6,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import yaml
 
+from apparel.config import Config
+from apparel.monitoring.reference import Reference
 from apparel.monitoring.runner import run_monitor
 from apparel.monitoring.windows import new_windows
 from apparel.requestlog import read_requests
-from tests.monitoring.conftest import now_after_all, write_requests
+from tests.monitoring.conftest import monitoring_settings, now_after_all, write_requests
 
 RECORDER = ("import json, sys; event = json.load(sys.stdin); "
             "open(sys.argv[1], 'a').write(event['key'] + '\\n'); print('retrain-' + event['key'])")
@@ -96,7 +99,52 @@ def test_time_windows_cut_the_log_by_minutes(monitored, tmp_path):
     write_requests(tmp_path / "requests", 120, seed=27)
     frame = read_requests(tmp_path / "requests")
     monitored.monitoring.window_minutes = 60 * 24
-    windows = new_windows(frame, {"1": ["overall"]}, {}, monitored.monitoring, now_after_all())
+    windows = new_windows(frame, {"1": {"overall": 0}}, {}, monitored.monitoring, now_after_all())
     assert sum(len(w.rows) for w in windows) == 120 and all(w.end - w.start == windows[0].end - windows[0].start
                                                               for w in windows)
-    assert new_windows(frame, {"1": ["overall"]}, {}, monitored.monitoring, frame["time"].min()) == []  # not ended
+    assert new_windows(frame, {"1": {"overall": 0}}, {}, monitored.monitoring, frame["time"].min()) == []  # not ended
+
+
+def small_catalog_reference(config, rows: int, square: bool = False) -> None:
+    """v1's catalog reference made of ``rows`` images (too few for some streams at the window size)."""
+    from apparel.monitoring.reference import build_reference
+    from apparel.monitoring.references import local_copy
+    from tests.monitoring.conftest import sample
+
+    reference = build_reference("1", *sample(np.random.default_rng(40), rows, square=square), config.monitoring,
+                                log=lambda line: None)
+    reference.save(local_copy(config, "1"))
+
+
+def test_a_stream_its_reference_cannot_calibrate_says_why_and_what_setting_changes_it(tmp_path):
+    """Regression (issue 39): verticals were never scored, and the log blamed the window, not the reference."""
+    config = Config(monitoring=monitoring_settings(tmp_path, reference_requests=0))
+    small_catalog_reference(config, 300)
+    write_requests(tmp_path / "requests", 200, seed=41)
+    summary = run_monitor(config, now=now_after_all(), log=lambda line: None)
+    assert summary.windows == 4  # overall in windows of 50: the size its 300 images calibrate
+    assert summary.notes[0] == ("v1/overall: windows of 50, not 100: its catalog reference holds 300 images, "
+                                "windows of 100 need 399; set monitoring.reference_requests for a live reference, "
+                                "or lower monitoring.window_size")
+    assert [note.split(":")[:2] for note in summary.notes[1:]] == [["v1/shoes", " not scored"],
+                                                                   ["v1/tops", " not scored"]]
+
+
+def test_the_live_reference_replaces_the_catalog_once_enough_requests_were_served(tmp_path):
+    """Cold start: the catalog's photos are square, users' are not. Against the catalog every window
+    alarms on the photos' size; once the first requests are the reference, the same traffic is calm."""
+    config = Config(monitoring=monitoring_settings(tmp_path, reference_requests=250, trigger="command",
+                                                   trigger_command=["true"]))
+    small_catalog_reference(config, 1000, square=True)
+    write_requests(tmp_path / "requests", 500, seed=42)
+    cold = run_monitor(config, now=now_after_all(), log=lambda line: None)
+    assert cold.windows > 0 and cold.alarms == cold.windows
+    assert {event.cause for event in cold.events} == {"size"}
+    live = Reference.load(tmp_path / "references" / "v1-live")
+    assert live.kind == "live" and len(live.embeddings) == 500 and set(live.calibration.thresholds) == {
+        "overall", "shoes", "tops"}
+    write_requests(tmp_path / "requests", 400, seed=43)
+    warm = run_monitor(config, now=now_after_all(), log=lambda line: None)
+    assert warm.windows >= 4 and warm.alarms <= 1 and warm.events == [], warm
+    scored = [json.loads(line) for line in (tmp_path / "windows.jsonl").read_text().splitlines()]
+    assert all(row["stream"] in ("overall", "shoes", "tops") for row in scored)

@@ -1,6 +1,7 @@
 """What a drift event starts: a KFP run through kfp.Client on a cluster (the compiled retraining
 pipeline), the retraining pipeline on kfp's local runner locally, or a command."""
 
+import dataclasses
 import json
 import sys
 import time
@@ -59,9 +60,12 @@ def test_command_trigger_gets_the_event_on_stdin(tmp_path):
                                       "exit_code": 0, "output": "v3/overall/7"}
 
 
-def test_local_event_launches_the_retraining_pipeline_on_the_kfp_local_runner(tmp_path):
+def test_local_event_launches_the_retraining_pipeline_and_records_its_outcome(tmp_path):
     """The real local path, detached: kfp's local runner starts the retraining pipeline; here its
-    catalog does not exist, so the pipeline's first step fails fast, and the log says so."""
+    catalog does not exist, so the pipeline's first step fails fast. Regression (issue 39): the wrapper
+    then died with a TypeError and nothing said what the run did; now it writes the outcome."""
+    from apparel.monitoring.events import EventStore
+
     config = Config()
     config.monitoring.folder = tmp_path / "monitoring"
     config.data.source, config.data.root = str(tmp_path / "no-such-catalog"), tmp_path / "data"
@@ -70,14 +74,20 @@ def test_local_event_launches_the_retraining_pipeline_on_the_kfp_local_runner(tm
     config.registry.artifact_root = tmp_path / "mlartifacts"
     run = trigger(config, EVENT)
     assert run["kind"] == "kfp-local" and run["pipeline"] == "retraining"
+    outcome = Path(run["outcome"])
     deadline = time.monotonic() + 420
-    log = ""
-    while time.monotonic() < deadline:
-        log = open(run["log"]).read()
-        if "apparel-retraining" in log and ("FAILURE" in log or "Error" in log or "error" in log):
-            break
+    while not outcome.is_file() and time.monotonic() < deadline:
         time.sleep(2)
+    log = open(run["log"]).read()
     assert "drift event: retraining pipeline on the kfp local runner" in log
     assert "apparel-retraining" in log and "ingest" in log, log[-2000:]
+    recorded = json.loads(outcome.read_text())
+    assert recorded["outcome"] == "failed" and "TypeError" not in log, log[-2000:]
+    assert "retraining outcome: failed" in log
     assert json.loads((tmp_path / "monitoring" / "runs" / "v3_overall_7.json").read_text())["data"]["source"] == \
         config.data.source
+    events = EventStore(tmp_path / "monitoring" / "events")  # what `apparel monitor events` shows with the event
+    event = dataclasses.replace(EVENT, run=run)
+    assert events.claim(event)
+    events.record(event)
+    assert events.list()[0].outcome["outcome"] == "failed"

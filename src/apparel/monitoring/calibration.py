@@ -4,18 +4,29 @@ Evidently's own bootstrap resamples only the reference and over-alarms on small 
 draw splits the reference into two disjoint parts, one the size of the live scoring reference and one
 the size of a window, and scores them exactly as a live window is scored. Each component (embedding
 score, each image statistic) is scaled so that 0 is its null median and 1 its own (1 - rate)
-quantile; the window's score is the largest scaled component, and the threshold is the (1 - rate)
-quantile of that maximum over the draws: one decision, one false-alarm rate.
+quantile; the largest scaled component is divided by the (1 - rate) quantile of that maximum over the
+draws, so a window's score alarms above 1: one decision, one false-alarm rate.
+
+A scale has a floor. A statistic that never varies in the reference (every catalog image the same
+size) has a null spread of zero; without a floor, five odd-sized images in a window would score 1e10.
+An image statistic's score is -log10 of its test's p-value, so its floor is -log10(rate): one unit is
+a p-value as small as the false-alarm rate.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 MIN_POOL_FACTOR = 2  # a pool smaller than 2 windows gives near-identical draws: too narrow a null
+EMBEDDING_SCALE_FLOOR = 1e-4  # below any real null spread of Evidently's embedding scores (MMD², AUC, share)
+
+
+def scale_floor(component: str, rate: float) -> float:
+    """The smallest null scale a component may have (see the module's docstring)."""
+    return EMBEDDING_SCALE_FLOOR if component == "embedding" else float(-np.log10(rate))
 
 
 @dataclass
@@ -23,14 +34,24 @@ class Threshold:
     """The calibrated decision for one stream (overall or a vertical) at one window size."""
 
     size: int
-    threshold: float
+    threshold: float  # the (1 - rate) quantile of the largest scaled component over the null draws
     center: dict[str, float]
     scale: dict[str, float]
     draws: int
+    null: dict[str, list[float]] = field(default_factory=dict)  # each component's null draws, sorted
+
+    def scaled(self, components: dict[str, float]) -> dict[str, float]:
+        """Each component in units of the alarm level: above 1, that component alone alarms."""
+        return {k: (components[k] - self.center[k]) / self.scale[k] / self.threshold for k in self.center}
 
     def score(self, components: dict[str, float]) -> float:
-        """The largest component in null units (0: null median, 1: that component's own alarm level)."""
-        return max((components[k] - self.center[k]) / self.scale[k] for k in self.center)
+        """The window's score: the largest scaled component; it alarms above 1."""
+        return max(self.scaled(components).values())
+
+    def null_p_value(self, component: str, raw: float) -> float:
+        """Share of the null draws scoring at least ``raw`` (with the window itself counted)."""
+        draws = np.asarray(self.null.get(component, []))
+        return float((1 + np.sum(draws >= raw)) / (1 + len(draws)))
 
 
 @dataclass
@@ -58,14 +79,19 @@ class Calibration:
 
 
 def fit_threshold(null_scores: list[dict[str, float]], size: int, rate: float) -> Threshold:
-    """Scales each component by its null draws and sets the threshold at the (1 - rate) quantile."""
+    """Scales each component by its null draws (with its floor) and sets the threshold at the (1 - rate)
+    quantile of the largest scaled component."""
     names = list(null_scores[0])
     table = np.array([[draw[k] for k in names] for draw in null_scores])
     center = np.median(table, axis=0)
-    scale = np.maximum(np.quantile(table, 1 - rate, axis=0) - center, 1e-9)
+    floors = np.array([scale_floor(k, rate) for k in names])
+    scale = np.maximum(np.quantile(table, 1 - rate, axis=0) - center, floors)
     combined = ((table - center) / scale).max(axis=1)
-    return Threshold(size, float(np.quantile(combined, 1 - rate)), dict(zip(names, center.tolist(), strict=True)),
-                     dict(zip(names, scale.tolist(), strict=True)), len(null_scores))
+    # a floor can leave every draw below one unit: the threshold never drops below a component's own level
+    threshold = max(float(np.quantile(combined, 1 - rate)), 1.0)
+    return Threshold(size, threshold, dict(zip(names, center.tolist(), strict=True)),
+                     dict(zip(names, scale.tolist(), strict=True)), len(null_scores),
+                     {k: sorted(table[:, i].tolist()) for i, k in enumerate(names)})
 
 
 def calibrate_stream(score: Callable[[np.ndarray, np.ndarray], dict[str, float]], rows: np.ndarray,

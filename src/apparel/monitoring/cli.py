@@ -24,33 +24,64 @@ def run() -> None:
     from apparel.monitoring.runner import run_monitor
 
     summary = run_monitor(_config())
+    for line in summary.notes:
+        typer.echo(f"note {line}")
     for line in summary.skipped:
         typer.echo(f"skipped {line}")
     typer.echo(f"scored {summary.windows} new windows, {summary.alarms} alarming, {len(summary.events)} drift events")
     for event in summary.events:
-        typer.echo(f"drift event {event.key}: {event.vertical} of v{event.model_version}, {len(event.windows)} windows "
-                   f"above {event.threshold:.3f} -> {_run_text(event.run)}")
+        typer.echo(f"drift event {event.key}: {event.vertical} of v{event.model_version}, {event.cause} "
+                   f"({_fired_text(event)}), {len(event.windows)} windows above 1 -> retrain "
+                   f"{', '.join(event.drifted) or 'all'}: {_run_text(event.run)}")
+
+
+def _fired_text(event) -> str:
+    """The components that fired in the event's last window, with their p-values."""
+    last = event.windows[-1]
+    return ", ".join(f"{k} p={last.get('p_values', {}).get(k, float('nan')):.2g}" for k in last.get("fired", []))
 
 
 def _run_text(run: dict) -> str:
     if "error" in run:
         return f"trigger failed: {run['error']}"
+    if run.get("kind") == "kfp-local":
+        return f"kfp local runner, log {run['log']}"
+    if run.get("kind") == "command":
+        return f"command exited {run['exit_code']}: {run['output']}"
     detail = {k: v for k, v in run.items() if k != "kind"}
     return f"{run.get('kind', '?')} " + " ".join(f"{k}={v}" for k, v in detail.items())
 
 
+def _outcome_text(event) -> str:
+    outcome, run = event.outcome, event.run
+    if "error" in run or run.get("kind") == "command":
+        return _run_text(run)
+    if not outcome:
+        return f"running (log {run['log']})" if run.get("kind") == "kfp-local" else _run_text(run)
+    if outcome["outcome"] == "registered":
+        return f"registered v{outcome['version']} ({outcome['decision']})"
+    return f"{outcome['outcome']}: {outcome['summary']}"
+
+
 @app.command("events")
 def events() -> None:
-    """Every drift event: when, which vertical and model version, the windows, threshold, run started."""
+    """Every drift event: its windows' times, vertical, cause, scores, the run it started and its outcome."""
     from apparel.monitoring.events import EventStore
 
     found = EventStore(Path(_config().monitoring.folder) / "events").list()
     if not found:
         typer.echo("no drift events")
     for event in found:
+        first, last = event.windows[0], event.windows[-1]
         scores = ", ".join(f"{w['score']:.2f}" for w in event.windows)
-        typer.echo(f"{event.declared}  v{event.model_version:<4} {event.vertical:<10} windows {event.windows[0]['key']}"
-                   f"..{event.windows[-1]['key']} scores [{scores}] > {event.threshold:.2f}  {_run_text(event.run)}")
+        typer.echo(f"{_time(first.get('start', first.get('end', '')))}..{_time(last.get('end', ''))}  "
+                   f"v{event.model_version} {event.vertical}: {event.cause} ({_fired_text(event)}), scores [{scores}] "
+                   f"> 1 -> retrain {', '.join(event.drifted) or 'all'}: {_outcome_text(event)}")
+
+
+def _time(stamp: str) -> str:
+    """'2026-12-07T22:10:05.123+00:00' -> '2026-12-07 22:10:05' (UTC)."""
+    return stamp[:19].replace("T", " ")
 
 
 @app.command("ui")
@@ -79,20 +110,14 @@ def ui(
 
 @app.command("reference")
 def reference(version: Annotated[str, typer.Argument(help="Model version (it needs its search index).")]) -> None:
-    """(Re)compute a version's drift reference and calibration and log it with the version."""
-    import tempfile
-
+    """(Re)compute a version's catalog drift reference and calibration and log it with the version."""
     from mlflow import MlflowClient
 
     from apparel.index import fetch_catalog_index
     from apparel.monitoring.champion import reference_for_champion
-    from apparel.registry.pyfunc import load_registered
     from apparel.registry.tracking import configure
 
     config = _config()
     configure(config.registry)
     run_id = MlflowClient().get_model_version(config.registry.model_name, version).tags["run_id"]
-    with tempfile.TemporaryDirectory() as folder:
-        load_registered(f"models:/{config.registry.model_name}/{version}").save(Path(folder))
-        reference_for_champion(config, Path(folder), fetch_catalog_index(config, version), version, run_id,
-                               log=typer.echo)
+    reference_for_champion(config, fetch_catalog_index(config, version), version, run_id, log=typer.echo)

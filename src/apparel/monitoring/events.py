@@ -1,9 +1,10 @@
 """Debounce, cooldown and the drift-event record.
 
 A stream (a model version's overall traffic or one predicted vertical) declares drift after
-``debounce`` consecutive alarming windows. An event starts a cooldown of ``cooldown_windows``
-overall windows of that model version, during which no stream starts another event: one shift
-seen in every vertical is one event and one retraining run. Each event's key is created with
+``debounce`` consecutive alarming windows. The event's cause is what fired most in those windows
+(the embedding, the photos' size, brightness or blur). An event starts a cooldown of
+``cooldown_windows`` of that stream's windows for that cause only: another vertical, or the same
+vertical drifting another way, starts its own event. Each event's key is created with
 O_CREAT|O_EXCL before anything is triggered, so two job runs that reach the same event (a lock
 that does not hold across machines, a retried CronJob) trigger it once.
 """
@@ -16,7 +17,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from apparel.monitoring.reference import OVERALL
+CAUSES = {"embedding": "embedding", "width": "size", "height": "size", "aspect": "size", "brightness": "brightness",
+          "blur": "blur"}  # component -> cause: a photo of another size moves width, height and aspect together
+
+
+def cause_of(windows: list[dict]) -> str:
+    """The cause that fired first in most of the windows (ties: the latest window's)."""
+    causes = [CAUSES[w["fired"][0]] for w in windows if w.get("fired")] or ["embedding"]
+    return max(reversed(causes), key=causes.count)
 
 
 @dataclass
@@ -25,30 +33,36 @@ class StreamState:
     consecutive: int = 0  # alarming windows in a row
     alarming: list[dict] = field(default_factory=list)  # those windows: key, score, threshold, end
     last_alarmed: bool = False  # whether the stream's previous window alarmed
+    rows: int = 0  # count windows: requests those windows used (a stream's window size can change)
 
 
 @dataclass
 class MonitorState:
     streams: dict[str, StreamState] = field(default_factory=dict)  # "v<version>/<stream>"
-    cooldown: dict[str, int] = field(default_factory=dict)  # model version -> overall windows left
+    cooldown: dict[str, int] = field(default_factory=dict)  # "v<version>/<stream>/<cause>" -> windows left
 
     def stream(self, version: str, stream: str) -> StreamState:
         return self.streams.setdefault(f"v{version}/{stream}", StreamState())
 
     def observe(self, version: str, stream: str, window: dict, alarm: bool, debounce: int,
-                cooldown_windows: int) -> list[dict] | None:
+                cooldown_windows: int) -> tuple[list[dict], str] | None:
         """Updates debounce and cooldown with one scored window; returns the alarming windows of a
-        new event, or None."""
-        state = self.stream(version, stream)
-        if stream == OVERALL and self.cooldown.get(version, 0) > 0:
-            self.cooldown[version] -= 1
+        new event and its cause, or None."""
+        state, prefix = self.stream(version, stream), f"v{version}/{stream}/"
+        for key in [k for k in self.cooldown if k.startswith(prefix)]:
+            self.cooldown[key] -= 1
+            if self.cooldown[key] <= 0:
+                del self.cooldown[key]
         state.consecutive, state.last_alarmed = (state.consecutive + 1 if alarm else 0), alarm
         state.alarming = [*state.alarming, window][-debounce:] if alarm else []
-        if state.consecutive < debounce or self.cooldown.get(version, 0) > 0:
+        if state.consecutive < debounce:
+            return None
+        cause = cause_of(state.alarming)
+        if self.cooldown.get(prefix + cause, 0) > 0:
             return None
         windows, state.consecutive, state.alarming = state.alarming, 0, []
-        self.cooldown[version] = cooldown_windows
-        return windows
+        self.cooldown[prefix + cause] = cooldown_windows
+        return windows, cause
 
     def to_json(self) -> str:
         return json.dumps({"streams": {k: asdict(v) for k, v in self.streams.items()}, "cooldown": self.cooldown},
@@ -77,10 +91,13 @@ class DriftEvent:
     key: str
     model_version: str
     vertical: str
-    windows: list[dict]  # key, score, threshold, end of each alarming window
+    windows: list[dict]  # key, start, end, score, fired components and their p-values of each alarming window
     threshold: float
+    cause: str = "embedding"  # CAUSES' values
     declared: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     run: dict = field(default_factory=dict)  # what the trigger started (kind, id, where to look) or its error
+    drifted: list[str] = field(default_factory=list)  # the verticals the run it triggered retrains
+    outcome: dict = field(default_factory=dict)  # what that run ended with (written by the run itself)
 
 
 class EventStore:
@@ -107,5 +124,10 @@ class EventStore:
         write_atomically(self.path(event.key), json.dumps(asdict(event), indent=1))
 
     def list(self) -> list[DriftEvent]:
+        """Every event, oldest first, with the outcome of its retraining run once that run wrote it."""
         events = [DriftEvent(**json.loads(p.read_text())) for p in sorted(self.folder.glob("*.json"))]
+        for event in events:
+            outcome = Path(event.run.get("outcome", "")) if event.run.get("outcome") else None
+            if outcome is not None and outcome.is_file():
+                event.outcome = json.loads(outcome.read_text())
         return sorted(events, key=lambda e: e.declared)

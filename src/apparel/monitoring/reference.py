@@ -1,7 +1,10 @@
-"""The reference a window is compared with: the champion's embeddings of its frozen evaluation set,
-their predicted verticals and image statistics, which of them form the scoring reference, the
-optional PCA, and the calibration. Saved as one folder, logged as an MLflow artefact of
-the model version's run (``monitoring/reference``).
+"""The reference a window is compared with: embeddings, their predicted verticals and image statistics,
+which of them form the scoring reference, the optional PCA, and the calibration.
+
+Two kinds: the *catalog* reference, the champion's embeddings of the whole indexed catalog, made when
+it becomes champion (saved as one folder, logged as the MLflow artefact ``monitoring/reference`` of
+the version's run); and the *live* reference, the version's own first served requests
+(:mod:`apparel.monitoring.live`), so that traffic is compared with traffic once there is enough of it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from apparel.config import MonitoringConfig
-from apparel.monitoring.calibration import Calibration, calibrate_stream
+from apparel.monitoring.calibration import MIN_POOL_FACTOR, Calibration, calibrate_stream
 from apparel.monitoring.drift import drift_method, window_scores
 
 OVERALL = "overall"
@@ -30,6 +33,8 @@ class Reference:
     pca_mean: np.ndarray | None = None
     pca_components: np.ndarray | None = None
     calibration: Calibration | None = None
+    kind: str = "catalog"  # or "live"
+    until: float = 0.0  # live: time (unix s) of the last request it holds; later windows are scored against it
 
     def project(self, embeddings: np.ndarray) -> np.ndarray:
         embeddings = np.asarray(embeddings, dtype=np.float32)
@@ -54,7 +59,7 @@ class Reference:
         if self.pca_components is not None:
             arrays |= {"pca_mean": self.pca_mean, "pca_components": self.pca_components}
         np.savez_compressed(folder / "reference.npz", **arrays)
-        meta = {"model_version": self.model_version,
+        meta = {"model_version": self.model_version, "kind": self.kind, "until": self.until,
                 "calibration": self.calibration.to_dict() if self.calibration else None}
         (folder / "reference.json").write_text(json.dumps(meta, indent=2))
         return folder
@@ -66,7 +71,8 @@ class Reference:
             data = {k: arrays[k] for k in arrays.files}
         calibration = Calibration.from_dict(meta["calibration"]) if meta["calibration"] else None
         return cls(meta["model_version"], data["embeddings"], data["stats"], data["verticals"], data["scoring"],
-                   data.get("pca_mean"), data.get("pca_components"), calibration)
+                   data.get("pca_mean"), data.get("pca_components"), calibration, meta.get("kind", "catalog"),
+                   meta.get("until", 0.0))
 
 
 def split(count: int, config: MonitoringConfig, rng: np.random.Generator) -> np.ndarray:
@@ -78,12 +84,13 @@ def split(count: int, config: MonitoringConfig, rng: np.random.Generator) -> np.
 
 
 def build_reference(model_version: str, embeddings: np.ndarray, stats: np.ndarray, verticals: np.ndarray,
-                    config: MonitoringConfig, log=print) -> Reference:
+                    config: MonitoringConfig, log=print, kind: str = "catalog", until: float = 0.0) -> Reference:
     """Splits, fits the PCA (when configured) and calibrates every stream at every configured size."""
     rng = np.random.default_rng(config.seed)
     embeddings = np.asarray(embeddings, dtype=np.float32)
     reference = Reference(model_version, embeddings, np.asarray(stats, dtype=np.float64),
-                          np.asarray(verticals).astype(str), split(len(embeddings), config, rng))
+                          np.asarray(verticals).astype(str), split(len(embeddings), config, rng), kind=kind,
+                          until=until)
     if config.pca_components:
         fit_pca(reference, config.pca_components)
     reference.calibration = calibrate(reference, config, rng, log)
@@ -113,5 +120,14 @@ def calibrate(reference: Reference, config: MonitoringConfig, rng: np.random.Gen
                                    config.calibration_draws, config.false_alarm_rate, rng)
         if by_size:
             thresholds[stream] = by_size
-        log(f"calibrated {stream}: sizes {sorted(by_size) or 'none (too few reference images)'}")
+        log(f"calibrated {stream} on {len(rows)} images: window sizes {sorted(by_size) or 'none'}")
     return Calibration(config.method, config.false_alarm_rate, thresholds)
+
+
+def images_needed(size: int, config: MonitoringConfig) -> int:
+    """Reference images a stream needs to calibrate windows of ``size``: a scoring reference of
+    ``reference_share`` (at most ``max_reference``) and a pool of two windows beside it."""
+    count = size * MIN_POOL_FACTOR
+    while count - min(int(count * config.reference_share), config.max_reference) < MIN_POOL_FACTOR * size:
+        count += 1
+    return count

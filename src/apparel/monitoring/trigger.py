@@ -40,12 +40,14 @@ def start_local(config: Config, event: DriftEvent) -> dict:
     """``apparel pipeline run retraining`` on kfp's local runner, detached; the config travels as JSON."""
     folder = Path(config.monitoring.folder).resolve() / "runs"
     folder.mkdir(parents=True, exist_ok=True)
-    settings, log = folder / f"{event.key.replace('/', '_')}.json", folder / f"{event.key.replace('/', '_')}.log"
+    stem = folder / event.key.replace("/", "_")
+    settings, log, outcome = stem.with_suffix(".json"), stem.with_suffix(".log"), stem.with_suffix(".outcome.json")
     settings.write_text(config_to_json(config))
-    command = [sys.executable, "-m", "apparel.monitoring.retrain", str(settings)]
+    command = [sys.executable, "-m", "apparel.monitoring.retrain", str(settings), str(outcome)]
     with log.open("w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    return {"kind": "kfp-local", "pid": process.pid, "log": str(log), "pipeline": "retraining"}
+    return {"kind": "kfp-local", "pid": process.pid, "log": str(log), "outcome": str(outcome),
+            "pipeline": "retraining"}
 
 
 def submit_run(config: Config, event: DriftEvent, client=None) -> dict:

@@ -1,6 +1,7 @@
-"""Windows of the request log: by count (every ``window_size`` requests) or by time, per model version,
-overall and per predicted vertical. A window's id is fixed by the log alone, so every job run (and
-two at once) cuts the same windows."""
+"""Windows of the request log: by count or by time, per model version, overall and per predicted
+vertical. A stream's count windows are cut at its own size (the largest its reference calibrates, up to
+``window_size``). A window's id is fixed by the log and the stream's progress alone, so every job run
+(and two at once) cuts the same windows."""
 
 from __future__ import annotations
 
@@ -41,12 +42,12 @@ def stream_rows(frame: pd.DataFrame, stream: str) -> pd.DataFrame:
     return frame if stream == OVERALL else frame[frame["vertical"] == stream]
 
 
-def count_windows(rows: pd.DataFrame, version: str, stream: str, size: int, done: int) -> list[Window]:
-    """Complete windows of ``size`` rows after the first ``done``."""
+def count_windows(rows: pd.DataFrame, version: str, stream: str, size: int, done: int, used: int) -> list[Window]:
+    """Complete windows of ``size`` rows after the first ``used`` rows, numbered after ``done`` windows."""
     windows = []
-    for index in range(done, len(rows) // size):
-        part = rows.iloc[index * size:(index + 1) * size]
-        windows.append(Window(version, stream, index, part["time"].iloc[0], part["time"].iloc[-1], part))
+    for offset in range((len(rows) - used) // size):
+        part = rows.iloc[used + offset * size:used + (offset + 1) * size]
+        windows.append(Window(version, stream, done + offset, part["time"].iloc[0], part["time"].iloc[-1], part))
     return windows
 
 
@@ -63,18 +64,18 @@ def time_windows(rows: pd.DataFrame, version: str, stream: str, minutes: float, 
     return windows
 
 
-def new_windows(frame: pd.DataFrame, streams: dict[str, list[str]], done: dict[str, int],
+def new_windows(frame: pd.DataFrame, streams: dict[str, dict[str, int]], done: dict[str, tuple[int, int]],
                 config: MonitoringConfig, now: datetime) -> list[Window]:
     """Every window not scored yet, oldest first (overall before verticals at the same end).
-    ``streams`` maps a model version to its streams; ``done`` maps ``v<version>/<stream>`` to the last
-    window index scored (count windows: how many)."""
+    ``streams`` maps a model version to its streams and their window sizes; ``done`` maps
+    ``v<version>/<stream>`` to (windows scored, rows they used); time windows: (last bucket scored, 0)."""
     found = []
-    for version, names in streams.items():
+    for version, sizes in streams.items():
         rows = frame[frame["model_version"].astype(str) == version]
-        for stream in names:
+        for stream, size in sizes.items():
             part, key = stream_rows(rows, stream), f"v{version}/{stream}"
             if config.window_minutes > 0:
-                found += time_windows(part, version, stream, config.window_minutes, done.get(key, -1), now)
+                found += time_windows(part, version, stream, config.window_minutes, done.get(key, (-1, 0))[0], now)
             else:
-                found += count_windows(part, version, stream, config.window_size, done.get(key, 0))
+                found += count_windows(part, version, stream, size, *done.get(key, (0, 0)))
     return sorted(found, key=lambda w: (w.end, w.stream != OVERALL, w.stream))

@@ -66,7 +66,7 @@ def _index_champion(config: Config, dataset_root: Path, model_dir: Path, out_dir
     configure(config.registry)
     run_id = retry(MlflowClient().get_model_version)(name, version).tags["run_id"]
     log_catalog_index(catalog_index, run_id)
-    reference_for_champion(config, model_dir, catalog_index, version, run_id)  # drift reference, same index
+    reference_for_champion(config, catalog_index, version, run_id)  # drift reference: the same catalog
     meta = catalog_index.meta
     return {"version": version, "decision": "champion", "built": True, "run_id": run_id, "factory": meta.factory,
             "size": meta.size, "message": f"{meta.factory} over {meta.size} images, logged with {name} v{version} "

@@ -65,6 +65,19 @@ def step_outputs(config: Config, run: str, task: str) -> dict | None:
     return json.loads(path.read_text()).get("parameterValues", {}) if path.is_file() else None
 
 
+def run_outcome(config: Config, run: str) -> dict:
+    """What a finished local run of a pipeline did, in one record: 'registered' (with the version and the
+    gate's decision), 'no-new-data' (the catalog is the one the champion was trained on), 'no-champion',
+    or 'nothing-registered'."""
+    registered = step_outputs(config, run, "register")
+    if registered is not None:
+        return {"run": run, "outcome": "registered", "version": registered["version"],
+                "decision": registered["decision"], "summary": registered["summary"]}
+    check = (step_outputs(config, run, "check-new-data") or {}).get("Output")
+    outcome = {"skip": "no-new-data", "no-champion": "no-champion"}.get(check, "nothing-registered")
+    return {"run": run, "outcome": outcome, "summary": _nothing_registered(config, run)}
+
+
 def pipeline_summary(config: Config, run: str) -> list[str]:
     """What a local pipeline run ends with, read from that run's own steps: what register did (or why
     nothing was registered), key metrics of that version, the index this run built, where to look."""
