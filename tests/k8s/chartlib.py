@@ -51,24 +51,28 @@ def find(manifests: list[dict], kind: str, name_suffix: str = "") -> list[dict]:
     return [m for m in manifests if m["kind"] == kind and m["metadata"]["name"].endswith(name_suffix)]
 
 
-def pod_specs(manifest: dict) -> list[tuple[str, dict]]:
-    """(where, pod spec) for every pod a manifest makes, custom resources included."""
+def pod_templates(manifest: dict) -> list[tuple[str, dict]]:
+    """(where, pod template: metadata and spec) for every pod a manifest makes, custom resources included."""
     kind, spec = manifest["kind"], manifest.get("spec", {})
     if kind in {"Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet"}:
-        return [(kind, spec["template"]["spec"])]
+        return [(kind, spec["template"])]
     if kind == "CronJob":
-        return [(kind, spec["jobTemplate"]["spec"]["template"]["spec"])]
+        return [(kind, spec["jobTemplate"]["spec"]["template"])]
     if kind == "Pod":
-        return [(kind, spec)]
+        return [(kind, manifest)]
     if kind in {"RayCluster", "RayJob"}:
         cluster = spec["rayClusterSpec"] if kind == "RayJob" else spec
-        found = [(f"{kind} head", cluster["headGroupSpec"]["template"]["spec"])]
-        found += [(f"{kind} {group['groupName']}", group["template"]["spec"]) for group in cluster["workerGroupSpecs"]]
+        found = [(f"{kind} head", cluster["headGroupSpec"]["template"])]
+        found += [(f"{kind} {group['groupName']}", group["template"]) for group in cluster["workerGroupSpecs"]]
         if "submitterPodTemplate" in spec:
-            found.append((f"{kind} submitter", spec["submitterPodTemplate"]["spec"]))
+            found.append((f"{kind} submitter", spec["submitterPodTemplate"]))
         return found
     return []
 
+
+def pod_specs(manifest: dict) -> list[tuple[str, dict]]:
+    """(where, pod spec) for every pod a manifest makes, custom resources included."""
+    return [(where, template["spec"]) for where, template in pod_templates(manifest)]
 
 
 

@@ -34,6 +34,19 @@ app.kubernetes.io/part-of: apparel
 app.kubernetes.io/component: rayjob
 {{- end }}
 
+{{/* Ingress rule of Ray pods: the KubeRay operator polls the head's dashboard (job status, cluster health). */}}
+{{- define "apparel.kuberayOperatorIngress" -}}
+{{- $operator := .Values.networkPolicy.kuberayOperator -}}
+- from:
+    - namespaceSelector:
+        matchLabels: {kubernetes.io/metadata.name: {{ $operator.namespace }}}
+      podSelector:
+        matchLabels:
+          {{- toYaml $operator.podLabels | nindent 10 }}
+  ports:
+    - {port: 8265, protocol: TCP}
+{{- end }}
+
 {{- define "apparel.image" -}}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
