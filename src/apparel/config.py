@@ -137,6 +137,9 @@ class RegistryConfig(Section):
 
 class PipelineConfig(Section):
     kfp_host: str = Field("", description="KFP API endpoint for `apparel pipeline submit`.")
+    kfp_auth: Literal["none", "serviceaccount-token"] = Field(
+        "none", description="How calls to kfp_host authenticate: none (standalone KFP) or the pod's projected "
+        "ServiceAccount token, audience pipelines.kubeflow.org (multi-user Kubeflow; the chart mounts it).")
     base_image: str = Field("ghcr.io/apparel-mlops/apparel:0.1.0", description="The project's image (`Dockerfile`): "
                             "KFP steps and RayJob pods run in it on a cluster; the local runner uses this Python.")
     images: dict[str, str] = Field(default_factory=dict, description="Per-component image overrides, by name.")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from apparel.config import Config, load_config
+
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "apparel"
 SCENARIOS = sorted(path.name.removesuffix("-values.yaml") for path in (CHART / "ci").glob("*-values.yaml"))
@@ -87,3 +89,11 @@ def code_rayjob(config, tmp_path: Path) -> dict:
     job = make_job(config, "specialist-tops-0123456789abcdef", tmp_path, ["tops"], "triplet")
     extra = {"attempt": "attempt-1"} if "attempt" in inspect.signature(rayjob_manifest).parameters else {}
     return rayjob_manifest(config, job, Path(config.data.root) / "ray", **extra)
+
+
+def rendered_config(manifests: list[dict], tmp_path: Path) -> Config:
+    """The project's config file the chart rendered (its ConfigMap), loaded with the typed Config."""
+    configmap = find(manifests, "ConfigMap", "-config")[0]
+    path = tmp_path / "config.yaml"
+    path.write_text(configmap["data"]["config.yaml"])
+    return load_config(path)

@@ -161,6 +161,31 @@ securityContext:
 {{- end }}
 {{- end }}
 
+{{/*
+Pods that call the KFP API (the schedule Job, the drift CronJob's trigger): with `config.pipeline.kfp_auth:
+serviceaccount-token` (multi-user Kubeflow) they get a projected ServiceAccount token for KFP's audience at the path
+apparel.kfp_client reads.
+*/}}
+{{- define "apparel.kfpAuth" -}}
+{{- if eq (dig "pipeline" "kfp_auth" "none" .Values.config) "serviceaccount-token" }}true{{ end }}
+{{- end }}
+
+{{- define "apparel.kfpTokenMount" -}}
+- name: kfp-token
+  mountPath: /var/run/secrets/kubeflow/pipelines
+  readOnly: true
+{{- end }}
+
+{{- define "apparel.kfpTokenVolume" -}}
+- name: kfp-token
+  projected:
+    sources:
+      - serviceAccountToken:
+          path: token
+          audience: pipelines.kubeflow.org
+          expirationSeconds: 7200
+{{- end }}
+
 {{/* Command prefix every apparel container runs. */}}
 {{- define "apparel.command" -}}
 - apparel
