@@ -8,6 +8,7 @@ from pathlib import Path
 from kfp import compiler
 
 from apparel.config import Config
+from apparel.kfp_client import kfp_client
 from pipelines.retraining import build_retraining_pipeline
 from pipelines.training import build_training_pipeline
 
@@ -85,11 +86,9 @@ def submit(config: Config, schedule: bool, client=None) -> dict[str, str]:
     Packages are compiled into a temporary folder: the image's root filesystem is read-only."""
     import tempfile
 
-    import kfp
-
     if not config.pipeline.kfp_host and client is None:
         raise ValueError("pipeline.kfp_host is empty: set it in the config (e.g. configs/cluster.yaml)")
-    client = client or kfp.Client(host=config.pipeline.kfp_host)
+    client = client or kfp_client(config.pipeline)
     with tempfile.TemporaryDirectory(prefix="apparel-submit-") as folder:
         training = compile_pipeline("training", config, Path(folder) / "training.yaml")
         run = client.create_run_from_pipeline_package(str(training), arguments={"source": config.data.source,

@@ -81,11 +81,11 @@ class TrainConfig(Section):
     batch_k: int = Field(4, description="Views per product in a P×K batch.")
     margin: float = 0.2
     miner: Literal["batch_hard", "semi_hard"] = "batch_hard"
-    num_workers: int = Field(1, description="Ray Train workers per specialist.")
+    num_workers: int = Field(1, ge=1, description="Ray Train workers per specialist.")
     checkpoints_to_keep: int = Field(1, ge=1, description="Checkpoints kept per Ray training run (the newest; "
                                      "a resumed run needs one).")
     use_gpu: bool | Literal["auto"] = Field("auto", description="Train on GPUs: true, false or auto-detect.")
-    cpus_per_worker: int = 1
+    cpus_per_worker: int = Field(1, ge=1, description="CPUs Ray Train reserves for each worker.")
     seed: int = 0
     generalist_share: float = Field(0.8, ge=0, lt=1, description="Share of the specialists' triplet steps spent "
                                     "first on one generalist over every vertical, which each specialist and the "
@@ -137,6 +137,9 @@ class RegistryConfig(Section):
 
 class PipelineConfig(Section):
     kfp_host: str = Field("", description="KFP API endpoint for `apparel pipeline submit`.")
+    kfp_auth: Literal["none", "serviceaccount-token"] = Field(
+        "none", description="How calls to kfp_host authenticate: none (standalone KFP) or the pod's projected "
+        "ServiceAccount token, audience pipelines.kubeflow.org (multi-user Kubeflow; the chart mounts it).")
     base_image: str = Field("ghcr.io/apparel-mlops/apparel:0.1.0", description="The project's image (`Dockerfile`): "
                             "KFP steps and RayJob pods run in it on a cluster; the local runner uses this Python.")
     images: dict[str, str] = Field(default_factory=dict, description="Per-component image overrides, by name.")
@@ -207,8 +210,10 @@ class MonitoringConfig(Section):
 class ServingConfig(Section):
     model_uri: str = Field("", description="Model to serve; '' means models:/<registry.model_name>@champion.")
     host: str = Field("127.0.0.1", description="Interface `apparel serve` binds (0.0.0.0 in a container).")
-    http_port: int = Field(3000, description="HTTP port: endpoints, /livez, /readyz, /metrics, OpenAPI.")
-    grpc_port: int = Field(50051, description="gRPC port (same calls, standard health service, reflection).")
+    http_port: int = Field(3000, ge=1, le=65535,
+                           description="HTTP port: endpoints, /livez, /readyz, /metrics, OpenAPI.")
+    grpc_port: int = Field(50051, ge=1, le=65535,
+                           description="gRPC port (same calls, standard health service, reflection).")
     max_batch_size: int = Field(32, description="Most images one batched forward pass takes.")
     max_latency_ms: int = Field(10, description="Longest a request waits for others to join its batch.")
     http_threads: int = Field(64, description="Concurrent HTTP requests the service works on (decode + wait for "

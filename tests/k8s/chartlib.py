@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from apparel.config import Config, load_config
+
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "apparel"
 SCENARIOS = sorted(path.name.removesuffix("-values.yaml") for path in (CHART / "ci").glob("*-values.yaml"))
@@ -51,24 +53,28 @@ def find(manifests: list[dict], kind: str, name_suffix: str = "") -> list[dict]:
     return [m for m in manifests if m["kind"] == kind and m["metadata"]["name"].endswith(name_suffix)]
 
 
-def pod_specs(manifest: dict) -> list[tuple[str, dict]]:
-    """(where, pod spec) for every pod a manifest makes, custom resources included."""
+def pod_templates(manifest: dict) -> list[tuple[str, dict]]:
+    """(where, pod template: metadata and spec) for every pod a manifest makes, custom resources included."""
     kind, spec = manifest["kind"], manifest.get("spec", {})
     if kind in {"Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet"}:
-        return [(kind, spec["template"]["spec"])]
+        return [(kind, spec["template"])]
     if kind == "CronJob":
-        return [(kind, spec["jobTemplate"]["spec"]["template"]["spec"])]
+        return [(kind, spec["jobTemplate"]["spec"]["template"])]
     if kind == "Pod":
-        return [(kind, spec)]
+        return [(kind, manifest)]
     if kind in {"RayCluster", "RayJob"}:
         cluster = spec["rayClusterSpec"] if kind == "RayJob" else spec
-        found = [(f"{kind} head", cluster["headGroupSpec"]["template"]["spec"])]
-        found += [(f"{kind} {group['groupName']}", group["template"]["spec"]) for group in cluster["workerGroupSpecs"]]
+        found = [(f"{kind} head", cluster["headGroupSpec"]["template"])]
+        found += [(f"{kind} {group['groupName']}", group["template"]) for group in cluster["workerGroupSpecs"]]
         if "submitterPodTemplate" in spec:
-            found.append((f"{kind} submitter", spec["submitterPodTemplate"]["spec"]))
+            found.append((f"{kind} submitter", spec["submitterPodTemplate"]))
         return found
     return []
 
+
+def pod_specs(manifest: dict) -> list[tuple[str, dict]]:
+    """(where, pod spec) for every pod a manifest makes, custom resources included."""
+    return [(where, template["spec"]) for where, template in pod_templates(manifest)]
 
 
 
@@ -83,3 +89,11 @@ def code_rayjob(config, tmp_path: Path) -> dict:
     job = make_job(config, "specialist-tops-0123456789abcdef", tmp_path, ["tops"], "triplet")
     extra = {"attempt": "attempt-1"} if "attempt" in inspect.signature(rayjob_manifest).parameters else {}
     return rayjob_manifest(config, job, Path(config.data.root) / "ray", **extra)
+
+
+def rendered_config(manifests: list[dict], tmp_path: Path) -> Config:
+    """The project's config file the chart rendered (its ConfigMap), loaded with the typed Config."""
+    configmap = find(manifests, "ConfigMap", "-config")[0]
+    path = tmp_path / "config.yaml"
+    path.write_text(configmap["data"]["config.yaml"])
+    return load_config(path)

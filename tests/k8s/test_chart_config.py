@@ -11,20 +11,13 @@ from pathlib import Path
 import pytest
 import typer
 import yaml
-from chartlib import CHART, NAMESPACE, SCENARIOS, find, pod_specs, run_helm
+from chartlib import CHART, NAMESPACE, SCENARIOS, find, pod_specs, rendered_config, run_helm
 
 from apparel.cli import app
-from apparel.config import Config, load_config
+from apparel.config import Config
 
 CONFIG_PATH = "/etc/apparel/config.yaml"
 PREFIX = ["apparel", "--config", CONFIG_PATH]
-
-
-def rendered_config(manifests: list[dict], tmp_path: Path) -> Config:
-    configmap = find(manifests, "ConfigMap", "-config")[0]
-    path = tmp_path / "config.yaml"
-    path.write_text(configmap["data"]["config.yaml"])
-    return load_config(path)
 
 
 def apparel_containers(manifests: list[dict]) -> list[tuple[str, dict]]:

@@ -34,6 +34,19 @@ app.kubernetes.io/part-of: apparel
 app.kubernetes.io/component: rayjob
 {{- end }}
 
+{{/* Ingress rule of Ray pods: the KubeRay operator polls the head's dashboard (job status, cluster health). */}}
+{{- define "apparel.kuberayOperatorIngress" -}}
+{{- $operator := .Values.networkPolicy.kuberayOperator -}}
+- from:
+    - namespaceSelector:
+        matchLabels: {kubernetes.io/metadata.name: {{ $operator.namespace }}}
+      podSelector:
+        matchLabels:
+          {{- toYaml $operator.podLabels | nindent 10 }}
+  ports:
+    - {port: 8265, protocol: TCP}
+{{- end }}
+
 {{- define "apparel.image" -}}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
@@ -146,6 +159,31 @@ securityContext:
   persistentVolumeClaim:
     claimName: {{ include "apparel.pvcName" .root }}
 {{- end }}
+{{- end }}
+
+{{/*
+Pods that call the KFP API (the schedule Job, the drift CronJob's trigger): with `config.pipeline.kfp_auth:
+serviceaccount-token` (multi-user Kubeflow) they get a projected ServiceAccount token for KFP's audience at the path
+apparel.kfp_client reads.
+*/}}
+{{- define "apparel.kfpAuth" -}}
+{{- if eq (dig "pipeline" "kfp_auth" "none" .Values.config) "serviceaccount-token" }}true{{ end }}
+{{- end }}
+
+{{- define "apparel.kfpTokenMount" -}}
+- name: kfp-token
+  mountPath: /var/run/secrets/kubeflow/pipelines
+  readOnly: true
+{{- end }}
+
+{{- define "apparel.kfpTokenVolume" -}}
+- name: kfp-token
+  projected:
+    sources:
+      - serviceAccountToken:
+          path: token
+          audience: pipelines.kubeflow.org
+          expirationSeconds: 7200
 {{- end }}
 
 {{/* Command prefix every apparel container runs. */}}

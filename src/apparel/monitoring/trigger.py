@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from apparel.config import Config, config_to_json
+from apparel.kfp_client import kfp_client
 from apparel.monitoring.events import DriftEvent
 
 
@@ -54,13 +55,11 @@ def submit_run(config: Config, event: DriftEvent, client=None) -> dict:
     """A KFP run of the compiled retraining pipeline on ``pipeline.kfp_host``."""
     import tempfile
 
-    import kfp
-
     from pipelines.run import compile_pipeline
 
     if not config.pipeline.kfp_host and client is None:
         raise ValueError("pipeline.kfp_host is empty: a cluster drift job needs the KFP endpoint")
-    client = client or kfp.Client(host=config.pipeline.kfp_host)
+    client = client or kfp_client(config.pipeline)
     with tempfile.TemporaryDirectory() as folder:
         package = compile_pipeline("retraining", config, Path(folder) / "retraining.yaml")
         run = client.create_run_from_pipeline_package(
