@@ -129,6 +129,7 @@ BAD_SEARCHES = {
     "unknown product": ({"product_id": "no-such-product"}, 404, "unknown product id"),
     "k too large": ({"product_id": "{product}", "k": 21}, 400, "k must be between 1 and 20"),
     "k negative": ({"product_id": "{product}", "k": -1}, 400, "k must be between"),
+    "k zero": ({"product_id": "{product}", "k": 0}, 400, "k must be between 1 and 20, got 0"),
     "unknown vertical": ({"product_id": "{product}", "vertical": "hats"}, 400, "unknown vertical 'hats'"),
     "unknown attribute": ({"product_id": "{product}", "attributes": {"fabric": "silk"}}, 400,
                           "unknown attribute 'fabric'"),
@@ -147,6 +148,12 @@ def test_bad_searches_answer_4xx(server: Server, store: Store, case: str) -> Non
     assert response.status_code == status, response.text
     assert message in response.json()["error"]
     assert httpx.post(f"{server.http}/search", json={"product_id": product, "k": 2}, timeout=60).status_code == 200
+
+
+def test_attributes_k_zero_is_400_like_any_k_out_of_range(server: Server, catalog_images: list[Path]) -> None:
+    response = httpx.post(f"{server.http}/attributes", files=files(upload(catalog_images[0])), data={"k": "0"},
+                          timeout=60)
+    assert response.status_code == 400 and "k must be between 1 and 20, got 0" in response.json()["error"]
 
 
 def test_sampled_requests_reach_the_request_log(server: Server, store: Store) -> None:

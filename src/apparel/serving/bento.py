@@ -91,16 +91,16 @@ class ApparelService:
         return _answer(lambda: self.core.embed(_read(images)))
 
     @bentoml.api(route="/attributes")
-    def attributes(self, images: list[Path], k: int = 0) -> dict[str, Any]:
-        """Per image and attribute: the k most probable labels with probabilities (k=0: the configured default)."""
-        return _answer(lambda: self.core.attributes(_read(images), k or None))
+    def attributes(self, images: list[Path], k: int | None = None) -> dict[str, Any]:
+        """Per image and attribute: the k most probable labels with probabilities (no k: the configured default)."""
+        return _answer(lambda: self.core.attributes(_read(images), k))
 
     @bentoml.api(route="/search")
-    def search(self, image: list[Path] = NO_FILES, product_id: str = "", k: int = 0, vertical: str = "",
+    def search(self, image: list[Path] = NO_FILES, product_id: str = "", k: int | None = None, vertical: str = "",
                attributes: dict[str, str] | None = None) -> dict[str, Any]:
         """The k catalog items most similar to an uploaded image or to a catalog product (itself left
         out), optionally only of one vertical and with given attribute labels."""
-        return _answer(lambda: self.core.search(_one(image), product_id or None, k or None, vertical or None,
+        return _answer(lambda: self.core.search(_one(image), product_id or None, k, vertical or None,
                                                 attributes or {}))
 
     @bentoml.api(route="/admin/reload")

@@ -114,7 +114,8 @@ class ServingCore:
                               f"{self.limits.max_images_per_request}")
 
     def _check_k(self, k: int | None, default: int) -> int:
-        k = default if k is None or k == 0 else k
+        """``None`` (not given) is the default; 0 is out of range (gRPC passes its proto3 0 as ``None``)."""
+        k = default if k is None else k
         if not 1 <= k <= self.limits.max_k:
             raise bad_request(f"k must be between 1 and {self.limits.max_k}, got {k}")
         return k
