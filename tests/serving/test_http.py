@@ -11,7 +11,7 @@ import httpx
 import mlflow
 import numpy as np
 import pytest
-from serving_helpers import Server, Store, apparel_command, jpeg_bytes, png_declaring, start_server
+from serving_helpers import Server, Store, apparel_command, free_port, jpeg_bytes, png_declaring, start_server
 
 from apparel.inference import InferenceRuntime
 from apparel.registry.tracking import configure
@@ -207,6 +207,18 @@ def test_search_command_asks_the_running_service(server: Server, store: Store, c
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines[0] == "tiny-apparel v1:" and len(lines) == 4 and str(catalog_images[0]) in lines[1]
+
+
+def test_search_command_without_a_service_says_where_it_looked(tmp_path: Path) -> None:
+    photo, config_file = tmp_path / "photo.jpg", tmp_path / "config.yaml"
+    photo.write_bytes(jpeg_bytes())
+    config_file.write_text("{}\n")
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    result = subprocess.run(apparel_command(config_file, "search", str(photo), "--url", url), capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 1, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and url in lines[0] and "apparel serve" in lines[0], result.stderr
 
 
 def test_in_process_search_answers_like_the_service(server: Server, store: Store, catalog_images: list[Path]) -> None:
