@@ -3,8 +3,10 @@ every bad input answered 4xx with a JSON message while the server keeps answerin
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -118,11 +120,55 @@ def test_bad_uploads_answer_4xx_and_the_server_keeps_serving(server: Server, cas
     assert good.status_code == 200
 
 
-def test_wrong_content_type_is_a_4xx(server: Server) -> None:
-    response = httpx.post(f"{server.http}/embed", content=b"\x89PNG....", headers={"content-type": "image/png"},
+def test_an_unreadable_content_type_is_415_naming_the_accepted_ones(server: Server) -> None:
+    response = httpx.post(f"{server.http}/embed", content=b"hello", headers={"content-type": "text/plain"},
                           timeout=60)
-    assert 400 <= response.status_code < 500, response.text
-    assert response.json()["error"]
+    assert response.status_code == 415, response.text
+    assert "multipart/form-data" in response.json()["error"] and "image/jpeg" in response.json()["error"]
+
+
+def test_a_raw_image_body_is_one_uploaded_image(server: Server, catalog_images: list[Path]) -> None:
+    """curl --data-binary @photo.jpg -H 'content-type: image/jpeg': the same answer as the multipart upload."""
+    photo = catalog_images[0].read_bytes()
+    uploaded = httpx.post(f"{server.http}/embed", files=files(upload(catalog_images[0])), timeout=60).json()
+    raw = httpx.post(f"{server.http}/embed", content=photo, headers={"content-type": "image/jpeg"}, timeout=60)
+    assert raw.status_code == 200, raw.text
+    np.testing.assert_allclose(raw.json()["embeddings"], uploaded["embeddings"], atol=1e-6)
+    labels = httpx.post(f"{server.http}/attributes", params={"k": 2}, content=photo,
+                        headers={"content-type": "application/octet-stream"}, timeout=60)
+    assert labels.status_code == 200 and len(labels.json()["attributes"][0]["colour"]) == 2, labels.text
+    found = httpx.post(f"{server.http}/search", params={"k": 3}, content=photo,
+                       headers={"content-type": "image/jpeg"}, timeout=60)
+    assert found.status_code == 200, found.text
+    assert len(found.json()["matches"]) == 3 and found.json()["matches"][0]["image"] == str(catalog_images[0])
+    not_an_image = httpx.post(f"{server.http}/embed", content=b"\x89PNG....", headers={"content-type": "image/png"},
+                              timeout=60)
+    assert not_an_image.status_code == 400 and "not an image" in not_an_image.json()["error"]
+
+
+def _chunks(data: bytes, size: int = 16_384) -> Iterator[bytes]:
+    yield from (data[start:start + size] for start in range(0, len(data), size))
+
+
+def test_a_chunked_body_over_the_limit_is_413(server: Server, catalog_images: list[Path]) -> None:
+    """No Content-Length (httpx sends a generator chunked): the limit is found while reading, still a 413."""
+    response = httpx.post(f"{server.http}/embed", content=_chunks(b"\xff" * 300_000),
+                          headers={"content-type": "image/jpeg"}, timeout=60)
+    assert response.status_code == 413, response.text
+    assert "over the limit of 200000 bytes" in response.json()["error"]
+    under = httpx.post(f"{server.http}/embed", content=_chunks(catalog_images[0].read_bytes(), 256),
+                       headers={"content-type": "image/jpeg"}, timeout=60)
+    assert under.status_code == 200, under.text
+
+
+def test_the_pages_served_load_no_third_party_script(server: Server) -> None:
+    page = httpx.get(f"{server.http}/", timeout=60)
+    assert page.status_code == 200 and "/docs.json" in page.text and "/metrics" in page.text
+    assert "googletagmanager" not in page.text
+    sources = re.findall(r"""<script[^>]*\bsrc\s*=\s*["']?([^"' >]+)""", page.text, flags=re.I)
+    assert sources and all(not re.match(r"^([a-z][a-z0-9+.-]*:|//)", src, flags=re.I) for src in sources), sources
+    for src in sources:  # the scripts it loads are served here
+        assert httpx.get(f"{server.http}/{src.removeprefix('./')}", timeout=60).status_code == 200
 
 
 BAD_SEARCHES = {

@@ -3,8 +3,9 @@ server this process starts. ``serving/service.py`` re-exports it for ``bentoml s
 
 Endpoints (POST, OpenAPI at ``/docs.json``): ``/embed``, ``/attributes``, ``/search``, ``/admin/reload``;
 BentoML's own ``/livez``, ``/readyz`` (ready once model and index are loaded) and ``/metrics``.
-Images travel as multipart files; the service decodes them itself (a PIL-typed parameter answers 500
-to a non-image) and every error is a JSON ``{"error": ...}`` with a 4xx status.
+Images travel as multipart files, or as a raw image body (``middleware.py`` rewraps it); the service decodes
+them itself (a PIL-typed parameter answers 500 to a non-image) and every error is a JSON ``{"error": ...}``
+with a 4xx status. ``/`` is our own page, not BentoML's (``middleware.IndexPage``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from starlette.responses import JSONResponse
 
 from apparel.config import Config, config_from_json, load_config
 from apparel.serving.errors import ServingError
-from apparel.serving.middleware import BodyLimit
+from apparel.serving.middleware import BodyLimit, IndexPage, RawImageBody
 
 CONFIG_JSON_ENV = "APPAREL_CONFIG_JSON"  # set by `apparel serve`: the exact config the command line resolved
 CONFIG_FILE_ENV = "APPAREL_CONFIG"  # or a YAML file (``bentoml serve`` run by hand)
@@ -127,4 +128,7 @@ def _gauges() -> dict[str, Any]:
     return {name: Gauge(f"apparel_{name}", text, multiprocess_mode="livemax") for name, text in names.items()}
 
 
+# Outermost first: the size limit bounds every body before a raw image is rewrapped as an upload.
 ApparelService.add_asgi_middleware(BodyLimit, max_bytes=CONFIG.serving.max_body_bytes)
+ApparelService.add_asgi_middleware(RawImageBody)
+ApparelService.add_asgi_middleware(IndexPage)
