@@ -276,3 +276,19 @@ def test_in_process_search_answers_like_the_service(server: Server, store: Store
     assert [m["image"] for m in local["matches"]] == [m["image"] for m in served["matches"]]
     np.testing.assert_allclose([m["score"] for m in local["matches"]], [m["score"] for m in served["matches"]],
                                atol=1e-5)
+
+
+def test_client_errors_are_one_info_line_without_traceback(server: Server, store: Store) -> None:
+    """Requests BentoML itself refuses (a body that is not JSON, a k that is not a number) used to log an
+    ERROR with a traceback each."""
+    start = server.log.stat().st_size
+    bad = [httpx.post(f"{server.http}/search", content=b"{not json", headers={"content-type": "application/json"},
+                      timeout=60),
+           httpx.post(f"{server.http}/search", json={"product_id": "x", "k": "many"}, timeout=60)]
+    assert [r.status_code for r in bad] == [400, 400], [r.text for r in bad]
+    deadline = time.time() + 30
+    while (logged := server.log.read_text()[start:]).count("/search") < 2 and time.time() < deadline:
+        time.sleep(0.5)
+    lines = [line for line in logged.splitlines() if "/search" in line]
+    assert len(lines) == 2 and all("INFO" in line and "ERROR" not in line for line in lines), logged
+    assert "Traceback" not in logged, logged

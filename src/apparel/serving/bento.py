@@ -39,6 +39,35 @@ CONFIG = service_config()
 log = logging.getLogger("apparel.serving")
 
 
+class ClientErrorsAtInfo(logging.Filter):
+    """BentoML logs each request it refuses itself (a body that is not JSON, a field of the wrong type; it
+    answers 400) as an ERROR with a traceback. A client's mistake is one INFO line; 5xx stay errors."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and _is_client_error(error):
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+            where = record.getMessage().replace("Exception on", "client error on", 1)
+            record.msg, record.args = f"{where}: {_one_line(error)}", ()  # no args: a % in it is not a format
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def _is_client_error(error: BaseException) -> bool:
+    from bentoml.exceptions import BentoMLException
+    from pydantic import ValidationError
+
+    return isinstance(error, ValidationError) or (isinstance(error, BentoMLException) and error.error_code < 500)
+
+
+def _one_line(error: BaseException) -> str:
+    from pydantic import ValidationError
+
+    if isinstance(error, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors())
+    return " ".join(str(error).split())
+
+
 def _answer(call: Callable[[], dict[str, Any]]) -> Any:
     try:
         return call()
@@ -70,6 +99,7 @@ class ApparelService:
         from apparel.serving.core import ServingCore
         from apparel.serving.grpc_server import start_grpc_server
 
+        logging.getLogger("bentoml._internal.server.http_app").addFilter(ClientErrorsAtInfo())  # its log_exception
         self.core = ServingCore(CONFIG)
         self.core.start()
         self.grpc = start_grpc_server(self.core, CONFIG.serving.host, CONFIG.serving.grpc_port,
