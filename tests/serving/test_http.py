@@ -144,6 +144,9 @@ def test_a_raw_image_body_is_one_uploaded_image(server: Server, catalog_images: 
     not_an_image = httpx.post(f"{server.http}/embed", content=b"\x89PNG....", headers={"content-type": "image/png"},
                               timeout=60)
     assert not_an_image.status_code == 400 and "not an image" in not_an_image.json()["error"]
+    misplaced = httpx.post(f"{server.http}/embed", params={"k": 2}, content=photo,
+                           headers={"content-type": "image/jpeg"}, timeout=60)
+    assert misplaced.status_code == 400 and "unknown query parameter k" in misplaced.json()["error"]
 
 
 def _chunks(data: bytes, size: int = 16_384) -> Iterator[bytes]:
