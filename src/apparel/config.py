@@ -222,6 +222,10 @@ class ServingConfig(Section):
                                "concurrent requests; outputs equal the eager model's to ~1e-6.")
     max_images_per_request: int = Field(16, description="More images in one request answer 400.")
     max_body_bytes: int = Field(8 * 1024 * 1024, description="Larger request bodies answer 413.")
+    max_request_pixels: int = Field(64_000_000, description="Most pixels the images of one request may declare "
+                                    "in all, read from their headers before any is decoded (more answer 413); "
+                                    "also the most pixels decoded at once across requests. 64 Mpx: one image "
+                                    "at data.max_image_pixels (40 Mpx), or 16 catalog photos of 4 Mpx.")
     max_k: int = Field(100, description="Largest k a search or attributes call may ask for.")
     default_k: int = Field(10, description="Similar items returned when k is not given.")
     top_labels: int = Field(3, description="Labels per attribute when k is not given.")

@@ -3,6 +3,7 @@ the standard health service, reflection, and error codes."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import grpc
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from PIL import Image
 from serving_helpers import Server, Store, png_declaring
 
 from apparel.serving.stubs import apparel_pb2, apparel_pb2_grpc
@@ -81,3 +83,14 @@ def test_unknown_product_is_not_found(channel: grpc.Channel) -> None:
     with pytest.raises(grpc.RpcError) as error:
         stub.Search(apparel_pb2.SearchRequest(product_id="no-such-product"), timeout=60)
     assert error.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_images_over_the_pixel_budget_are_resource_exhausted(channel: grpc.Channel, store: Store) -> None:
+    """Declared sizes are read from the headers: 4 images of 39.7 Mpx (each under data.max_image_pixels)."""
+    buffer = io.BytesIO()
+    Image.new("1", (6300, 6300)).save(buffer, "PNG")
+    images = [buffer.getvalue()] * store.config.serving.max_images_per_request
+    with pytest.raises(grpc.RpcError) as error:
+        apparel_pb2_grpc.ApparelStub(channel).Embed(apparel_pb2.ImagesRequest(images=images), timeout=60)
+    assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "serving.max_request_pixels" in error.value.details()

@@ -3,15 +3,17 @@ every bad input answered 4xx with a JSON message while the server keeps answerin
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import mlflow
 import numpy as np
 import pytest
-from serving_helpers import Server, Store, apparel_command, jpeg_bytes, png_declaring, start_server
+from serving_helpers import Server, Store, apparel_command, free_port, jpeg_bytes, png_declaring, start_server
 
 from apparel.inference import InferenceRuntime
 from apparel.registry.tracking import configure
@@ -118,17 +120,65 @@ def test_bad_uploads_answer_4xx_and_the_server_keeps_serving(server: Server, cas
     assert good.status_code == 200
 
 
-def test_wrong_content_type_is_a_4xx(server: Server) -> None:
-    response = httpx.post(f"{server.http}/embed", content=b"\x89PNG....", headers={"content-type": "image/png"},
+def test_an_unreadable_content_type_is_415_naming_the_accepted_ones(server: Server) -> None:
+    response = httpx.post(f"{server.http}/embed", content=b"hello", headers={"content-type": "text/plain"},
                           timeout=60)
-    assert 400 <= response.status_code < 500, response.text
-    assert response.json()["error"]
+    assert response.status_code == 415, response.text
+    assert "multipart/form-data" in response.json()["error"] and "image/jpeg" in response.json()["error"]
+
+
+def test_a_raw_image_body_is_one_uploaded_image(server: Server, catalog_images: list[Path]) -> None:
+    """curl --data-binary @photo.jpg -H 'content-type: image/jpeg': the same answer as the multipart upload."""
+    photo = catalog_images[0].read_bytes()
+    uploaded = httpx.post(f"{server.http}/embed", files=files(upload(catalog_images[0])), timeout=60).json()
+    raw = httpx.post(f"{server.http}/embed", content=photo, headers={"content-type": "image/jpeg"}, timeout=60)
+    assert raw.status_code == 200, raw.text
+    np.testing.assert_allclose(raw.json()["embeddings"], uploaded["embeddings"], atol=1e-6)
+    labels = httpx.post(f"{server.http}/attributes", params={"k": 2}, content=photo,
+                        headers={"content-type": "application/octet-stream"}, timeout=60)
+    assert labels.status_code == 200 and len(labels.json()["attributes"][0]["colour"]) == 2, labels.text
+    found = httpx.post(f"{server.http}/search", params={"k": 3}, content=photo,
+                       headers={"content-type": "image/jpeg"}, timeout=60)
+    assert found.status_code == 200, found.text
+    assert len(found.json()["matches"]) == 3 and found.json()["matches"][0]["image"] == str(catalog_images[0])
+    not_an_image = httpx.post(f"{server.http}/embed", content=b"\x89PNG....", headers={"content-type": "image/png"},
+                              timeout=60)
+    assert not_an_image.status_code == 400 and "not an image" in not_an_image.json()["error"]
+    misplaced = httpx.post(f"{server.http}/embed", params={"k": 2}, content=photo,
+                           headers={"content-type": "image/jpeg"}, timeout=60)
+    assert misplaced.status_code == 400 and "unknown query parameter k" in misplaced.json()["error"]
+
+
+def _chunks(data: bytes, size: int = 16_384) -> Iterator[bytes]:
+    yield from (data[start:start + size] for start in range(0, len(data), size))
+
+
+def test_a_chunked_body_over_the_limit_is_413(server: Server, catalog_images: list[Path]) -> None:
+    """No Content-Length (httpx sends a generator chunked): the limit is found while reading, still a 413."""
+    response = httpx.post(f"{server.http}/embed", content=_chunks(b"\xff" * 300_000),
+                          headers={"content-type": "image/jpeg"}, timeout=60)
+    assert response.status_code == 413, response.text
+    assert "over the limit of 200000 bytes" in response.json()["error"]
+    under = httpx.post(f"{server.http}/embed", content=_chunks(catalog_images[0].read_bytes(), 256),
+                       headers={"content-type": "image/jpeg"}, timeout=60)
+    assert under.status_code == 200, under.text
+
+
+def test_the_pages_served_load_no_third_party_script(server: Server) -> None:
+    page = httpx.get(f"{server.http}/", timeout=60)
+    assert page.status_code == 200 and "/docs.json" in page.text and "/metrics" in page.text
+    assert "googletagmanager" not in page.text
+    sources = re.findall(r"""<script[^>]*\bsrc\s*=\s*["']?([^"' >]+)""", page.text, flags=re.I)
+    assert sources and all(not re.match(r"^([a-z][a-z0-9+.-]*:|//)", src, flags=re.I) for src in sources), sources
+    for src in sources:  # the scripts it loads are served here
+        assert httpx.get(f"{server.http}/{src.removeprefix('./')}", timeout=60).status_code == 200
 
 
 BAD_SEARCHES = {
     "unknown product": ({"product_id": "no-such-product"}, 404, "unknown product id"),
     "k too large": ({"product_id": "{product}", "k": 21}, 400, "k must be between 1 and 20"),
     "k negative": ({"product_id": "{product}", "k": -1}, 400, "k must be between"),
+    "k zero": ({"product_id": "{product}", "k": 0}, 400, "k must be between 1 and 20, got 0"),
     "unknown vertical": ({"product_id": "{product}", "vertical": "hats"}, 400, "unknown vertical 'hats'"),
     "unknown attribute": ({"product_id": "{product}", "attributes": {"fabric": "silk"}}, 400,
                           "unknown attribute 'fabric'"),
@@ -147,6 +197,12 @@ def test_bad_searches_answer_4xx(server: Server, store: Store, case: str) -> Non
     assert response.status_code == status, response.text
     assert message in response.json()["error"]
     assert httpx.post(f"{server.http}/search", json={"product_id": product, "k": 2}, timeout=60).status_code == 200
+
+
+def test_attributes_k_zero_is_400_like_any_k_out_of_range(server: Server, catalog_images: list[Path]) -> None:
+    response = httpx.post(f"{server.http}/attributes", files=files(upload(catalog_images[0])), data={"k": "0"},
+                          timeout=60)
+    assert response.status_code == 400 and "k must be between 1 and 20, got 0" in response.json()["error"]
 
 
 def test_sampled_requests_reach_the_request_log(server: Server, store: Store) -> None:
@@ -202,6 +258,18 @@ def test_search_command_asks_the_running_service(server: Server, store: Store, c
     assert lines[0] == "tiny-apparel v1:" and len(lines) == 4 and str(catalog_images[0]) in lines[1]
 
 
+def test_search_command_without_a_service_says_where_it_looked(tmp_path: Path) -> None:
+    photo, config_file = tmp_path / "photo.jpg", tmp_path / "config.yaml"
+    photo.write_bytes(jpeg_bytes())
+    config_file.write_text("{}\n")
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    result = subprocess.run(apparel_command(config_file, "search", str(photo), "--url", url), capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 1, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and url in lines[0] and "apparel serve" in lines[0], result.stderr
+
+
 def test_in_process_search_answers_like_the_service(server: Server, store: Store, catalog_images: list[Path]) -> None:
     from apparel.serving.launch import search_in_process
 
@@ -211,3 +279,19 @@ def test_in_process_search_answers_like_the_service(server: Server, store: Store
     assert [m["image"] for m in local["matches"]] == [m["image"] for m in served["matches"]]
     np.testing.assert_allclose([m["score"] for m in local["matches"]], [m["score"] for m in served["matches"]],
                                atol=1e-5)
+
+
+def test_client_errors_are_one_info_line_without_traceback(server: Server, store: Store) -> None:
+    """Requests BentoML itself refuses (a body that is not JSON, a k that is not a number) used to log an
+    ERROR with a traceback each."""
+    start = server.log.stat().st_size
+    bad = [httpx.post(f"{server.http}/search", content=b"{not json", headers={"content-type": "application/json"},
+                      timeout=60),
+           httpx.post(f"{server.http}/search", json={"product_id": "x", "k": "many"}, timeout=60)]
+    assert [r.status_code for r in bad] == [400, 400], [r.text for r in bad]
+    deadline = time.time() + 30
+    while (logged := server.log.read_text()[start:]).count("/search") < 2 and time.time() < deadline:
+        time.sleep(0.5)
+    lines = [line for line in logged.splitlines() if "/search" in line]
+    assert len(lines) == 2 and all("INFO" in line and "ERROR" not in line for line in lines), logged
+    assert "Traceback" not in logged, logged

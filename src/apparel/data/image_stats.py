@@ -8,7 +8,7 @@ long before it moves the embeddings.
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageFilter, ImageStat
 
 STAT_COLUMNS = ("width", "height", "aspect", "brightness", "blur")
 _BLUR_SIDE = 256  # sharpness is measured on a bounded copy: cost independent of the upload's size
@@ -19,7 +19,7 @@ def image_stats(image: Image.Image) -> dict[str, float]:
     ``blur`` = variance of the Laplacian of the grey image (lower is blurrier)."""
     width, height = image.size
     grey = image.convert("L")
-    brightness = float(np.asarray(grey, dtype=np.float32).mean() / 255.0)
+    brightness = ImageStat.Stat(grey).mean[0] / 255.0  # from the histogram: no float copy of a full-size image
     grey.thumbnail((_BLUR_SIDE, _BLUR_SIDE))
     laplacian = grey.filter(ImageFilter.Kernel((3, 3), (0, 1, 0, 1, -4, 1, 0, 1, 0), scale=1, offset=128))
     blur = float(np.asarray(laplacian, dtype=np.float32).var())

@@ -3,8 +3,9 @@ server this process starts. ``serving/service.py`` re-exports it for ``bentoml s
 
 Endpoints (POST, OpenAPI at ``/docs.json``): ``/embed``, ``/attributes``, ``/search``, ``/admin/reload``;
 BentoML's own ``/livez``, ``/readyz`` (ready once model and index are loaded) and ``/metrics``.
-Images travel as multipart files; the service decodes them itself (a PIL-typed parameter answers 500
-to a non-image) and every error is a JSON ``{"error": ...}`` with a 4xx status.
+Images travel as multipart files, or as a raw image body (``middleware.py`` rewraps it); the service decodes
+them itself (a PIL-typed parameter answers 500 to a non-image) and every error is a JSON ``{"error": ...}``
+with a 4xx status. ``/`` is our own page, not BentoML's (``middleware.IndexPage``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from starlette.responses import JSONResponse
 
 from apparel.config import Config, config_from_json, load_config
 from apparel.serving.errors import ServingError
-from apparel.serving.middleware import BodyLimit
+from apparel.serving.middleware import BodyLimit, IndexPage, RawImageBody
 
 CONFIG_JSON_ENV = "APPAREL_CONFIG_JSON"  # set by `apparel serve`: the exact config the command line resolved
 CONFIG_FILE_ENV = "APPAREL_CONFIG"  # or a YAML file (``bentoml serve`` run by hand)
@@ -36,6 +37,35 @@ def service_config() -> Config:
 
 CONFIG = service_config()
 log = logging.getLogger("apparel.serving")
+
+
+class ClientErrorsAtInfo(logging.Filter):
+    """BentoML logs each request it refuses itself (a body that is not JSON, a field of the wrong type; it
+    answers 400) as an ERROR with a traceback. A client's mistake is one INFO line; 5xx stay errors."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and _is_client_error(error):
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+            where = record.getMessage().replace("Exception on", "client error on", 1)
+            record.msg, record.args = f"{where}: {_one_line(error)}", ()  # no args: a % in it is not a format
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def _is_client_error(error: BaseException) -> bool:
+    from bentoml.exceptions import BentoMLException
+    from pydantic import ValidationError
+
+    return isinstance(error, ValidationError) or (isinstance(error, BentoMLException) and error.error_code < 500)
+
+
+def _one_line(error: BaseException) -> str:
+    from pydantic import ValidationError
+
+    if isinstance(error, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors())
+    return " ".join(str(error).split())
 
 
 def _answer(call: Callable[[], dict[str, Any]]) -> Any:
@@ -69,6 +99,7 @@ class ApparelService:
         from apparel.serving.core import ServingCore
         from apparel.serving.grpc_server import start_grpc_server
 
+        logging.getLogger("bentoml._internal.server.http_app").addFilter(ClientErrorsAtInfo())  # its log_exception
         self.core = ServingCore(CONFIG)
         self.core.start()
         self.grpc = start_grpc_server(self.core, CONFIG.serving.host, CONFIG.serving.grpc_port,
@@ -91,16 +122,16 @@ class ApparelService:
         return _answer(lambda: self.core.embed(_read(images)))
 
     @bentoml.api(route="/attributes")
-    def attributes(self, images: list[Path], k: int = 0) -> dict[str, Any]:
-        """Per image and attribute: the k most probable labels with probabilities (k=0: the configured default)."""
-        return _answer(lambda: self.core.attributes(_read(images), k or None))
+    def attributes(self, images: list[Path], k: int | None = None) -> dict[str, Any]:
+        """Per image and attribute: the k most probable labels with probabilities (no k: the configured default)."""
+        return _answer(lambda: self.core.attributes(_read(images), k))
 
     @bentoml.api(route="/search")
-    def search(self, image: list[Path] = NO_FILES, product_id: str = "", k: int = 0, vertical: str = "",
+    def search(self, image: list[Path] = NO_FILES, product_id: str = "", k: int | None = None, vertical: str = "",
                attributes: dict[str, str] | None = None) -> dict[str, Any]:
         """The k catalog items most similar to an uploaded image or to a catalog product (itself left
         out), optionally only of one vertical and with given attribute labels."""
-        return _answer(lambda: self.core.search(_one(image), product_id or None, k or None, vertical or None,
+        return _answer(lambda: self.core.search(_one(image), product_id or None, k, vertical or None,
                                                 attributes or {}))
 
     @bentoml.api(route="/admin/reload")
@@ -127,4 +158,7 @@ def _gauges() -> dict[str, Any]:
     return {name: Gauge(f"apparel_{name}", text, multiprocess_mode="livemax") for name, text in names.items()}
 
 
+# Outermost first: the size limit bounds every body before a raw image is rewrapped as an upload.
 ApparelService.add_asgi_middleware(BodyLimit, max_bytes=CONFIG.serving.max_body_bytes)
+ApparelService.add_asgi_middleware(RawImageBody)
+ApparelService.add_asgi_middleware(IndexPage)

@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,17 +19,31 @@ import pandas as pd
 from PIL import Image
 
 from apparel.config import Config
-from apparel.data.decode import ImageError, open_rgb
+from apparel.data.decode import ImageError, decode_rgb, open_image, to_model_input
 from apparel.data.image_stats import image_stats
 from apparel.inference import Prediction
 from apparel.requestlog import RequestLog
 from apparel.serving.errors import ServingError, bad_request, not_found, not_ready
 from apparel.serving.model import ModelUnavailable, ServedModel, load_served_model, resolve
+from apparel.serving.pixels import PixelBudget
 
 log = logging.getLogger("apparel.serving")
 
 NOT_ATTRIBUTES = {"product_id", "vertical", "image", "split", "sha256", "landmarks"}
 SWAP_GRACE_S = 60.0  # requests that took the old model before a swap finish on it within this time
+
+
+@dataclass
+class Decoded:
+    """One uploaded image at the model's input size, and its request-log statistics if it was sampled."""
+
+    array: np.ndarray
+    stats: dict[str, float] | None
+
+
+def _image_error(number: int, count: int, error: ImageError) -> ServingError:
+    where = f"image {number}: " if count > 1 else ""
+    return bad_request(f"{where}{error}")
 
 
 def _clean(value: Any) -> Any:
@@ -44,6 +59,7 @@ class ServingCore:
         self.swaps = self.failed_reloads = 0
         self.last_reload_error = ""
         self.request_log = RequestLog(self.limits.request_log_dir, self.limits.request_log_sample_rate)
+        self.decoding = PixelBudget(self.limits.max_request_pixels)  # full-size pixels in memory, all requests
         self._reload_lock = threading.Lock()
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
@@ -114,35 +130,62 @@ class ServingCore:
                               f"{self.limits.max_images_per_request}")
 
     def _check_k(self, k: int | None, default: int) -> int:
-        k = default if k is None or k == 0 else k
+        """``None`` (not given) is the default; 0 is out of range (gRPC passes its proto3 0 as ``None``)."""
+        k = default if k is None else k
         if not 1 <= k <= self.limits.max_k:
             raise bad_request(f"k must be between 1 and {self.limits.max_k}, got {k}")
         return k
 
-    def _decode(self, served: ServedModel, images: Sequence[bytes]) -> list[Image.Image]:
-        decoded = []
-        for number, data in enumerate(images):
+    def _decode(self, served: ServedModel, images: Sequence[bytes]) -> list[Decoded]:
+        """Every header read first, and the request refused (413) if their pixels add up to more than
+        ``serving.max_request_pixels``; then one image at a time decoded at full size and shrunk to the
+        model's input, so only one full-size image of the request is in memory at once."""
+        opened = [self._open(served, number, data, len(images)) for number, data in enumerate(images)]
+        declared = sum(image.width * image.height for image in opened)
+        if declared > self.limits.max_request_pixels:
+            raise ServingError(413, f"{len(opened)} image(s) declare {declared:,} pixels in all, over "
+                                    f"serving.max_request_pixels {self.limits.max_request_pixels:,}")
+        return [self._shrink(served, number, image, len(images)) for number, image in enumerate(opened)]
+
+    @staticmethod
+    def _open(served: ServedModel, number: int, data: bytes, count: int) -> Image.Image:
+        try:
+            return open_image(data, served.runtime.max_pixels)
+        except ImageError as error:
+            raise _image_error(number, count, error) from error
+
+    def _shrink(self, served: ServedModel, number: int, image: Image.Image, count: int) -> Decoded:
+        with self.decoding.hold(image.width * image.height):
             try:
-                decoded.append(open_rgb(data, served.runtime.max_pixels))
+                rgb = decode_rgb(image, served.runtime.max_pixels)
+                return Decoded(to_model_input(rgb, served.runtime.image_size), self._sampled_stats(rgb))
             except ImageError as error:
-                where = f"image {number}: " if len(images) > 1 else ""
-                raise bad_request(f"{where}{error}") from error
-        return decoded
+                raise _image_error(number, count, error) from error
+            finally:  # frees the full-size pixels now: the request still holds the opened image
+                image.close()
 
-    def _predict(self, served: ServedModel, decoded: list[Image.Image]) -> Prediction:
-        from apparel.data.decode import to_model_input
+    def _sampled_stats(self, image: Image.Image) -> dict[str, float] | None:
+        """The request log's statistics of the full-size image, when the log samples it (else None)."""
+        if not self.request_log.sample():
+            return None
+        try:
+            return image_stats(image)
+        except Exception:  # the request log never fails a request
+            log.exception("request log sample lost")
+            return None
 
-        arrays = np.stack([to_model_input(image, served.runtime.image_size) for image in decoded])
-        return served.batcher(arrays)
+    @staticmethod
+    def _predict(served: ServedModel, decoded: list[Decoded]) -> Prediction:
+        return served.batcher(np.stack([image.array for image in decoded]))
 
-    def _log(self, served: ServedModel, endpoint: str, decoded: list[Image.Image], prediction: Prediction) -> None:
+    def _log(self, served: ServedModel, endpoint: str, decoded: list[Decoded], prediction: Prediction) -> None:
         """Never blocks or fails the request: the neighbour search for the vertical runs on the writer thread."""
         try:
             top = served.runtime.top_labels(prediction, 1)
             for row, image in enumerate(decoded):
-                if not self.request_log.sample():
+                if image.stats is None:
                     continue
-                stats, embedding = image_stats(image), prediction.embeddings[row]
+                stats, embedding = image.stats, prediction.embeddings[row]
                 attributes = json.dumps({a: labels[0]["label"] for a, labels in top[row].items()})
 
                 def record(embedding=embedding, stats=stats, attributes=attributes) -> dict[str, Any]:

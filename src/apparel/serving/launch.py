@@ -56,9 +56,13 @@ def search_http(url: str, image: Path, k: int, vertical: str = "", timeout_s: fl
     import httpx
 
     data = {"k": str(k), **({"vertical": vertical} if vertical else {})}
-    with image.open("rb") as handle:
-        response = httpx.post(f"{url.rstrip('/')}/search", files={"image": (image.name, handle)}, data=data,
-                              timeout=timeout_s)
+    try:
+        with image.open("rb") as handle:
+            response = httpx.post(f"{url.rstrip('/')}/search", files={"image": (image.name, handle)}, data=data,
+                                  timeout=timeout_s)
+    except httpx.TransportError as error:  # refused, unreachable, timed out: the user needs the URL, not errno
+        raise ConnectionError(f"no apparel service answers at {url} ({type(error).__name__}): start one with "
+                              "`apparel serve`, pass its --url, or search with --in-process") from error
     answer = response.json()
     if response.status_code != 200:
         raise ValueError(f"{url} answered {response.status_code}: {answer.get('error', answer)}")
