@@ -44,7 +44,7 @@ $(CHROMIUM):
 	@if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
 	$$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 
-.PHONY: setup tools run test test-latest lint bench lock image proto bento chromium
+.PHONY: setup tools run test test-latest lint bench lock lock-upgrade image proto bento chromium
 setup: $(VENV)/.installed
 chromium: $(CHROMIUM)
 
@@ -69,10 +69,14 @@ bento: setup
 	rm -rf serving/wheels && $(VENV)/bin/pip wheel -q --no-deps --no-build-isolation -w serving/wheels . && rm -rf build
 	cd serving && ../$(VENV)/bin/bentoml build
 
-# Re-pin every package, the newest versions pyproject.toml's ranges allow (after changing its dependencies, or
-# on purpose after `make test-latest` passed); tests/code/test_lock.py fails while the two disagree.
+# Re-lock after changing pyproject.toml's dependencies, keeping every pin that still holds; `make lock-upgrade`
+# takes the newest versions the ranges allow (on purpose, after `make test-latest` passed).
+# tests/code/test_lock.py fails while the lock and pyproject.toml disagree.
 lock:
 	$(PYTHON) scripts/lock.py
+
+lock-upgrade:
+	$(PYTHON) scripts/lock.py --upgrade
 
 # The next upgrade, seen before it lands: a throw-away venv with the newest versions the ranges allow (no lock),
 # then the fast tests. Not part of CI; green means `make lock` is safe to run and commit.

@@ -5,7 +5,8 @@ with `pip install --constraint constraints.txt`, so a laptop, CI and a pod run t
 resolver makes the lock (a dry run with `--report`: nothing is installed) from `pyproject.toml`'s ranges,
 every extra at once, plus pip itself.
 
-    python scripts/lock.py            # `make lock`: the newest versions the ranges allow
+    python scripts/lock.py            # `make lock`: after editing pyproject.toml; keeps every pin still allowed
+    python scripts/lock.py --upgrade  # `make lock-upgrade`: the newest versions the ranges allow
     python scripts/lock.py --check    # exit 1 with one line per disagreement between lock and pyproject.toml
 """
 
@@ -73,12 +74,18 @@ def disagreements() -> list[str]:
     return [f"{problem}: run `make lock`" for problem in problems]
 
 
-def resolve() -> dict[str, str]:
-    """pip resolves the project with every extra, as a fresh install would (nothing installed is reused)."""
+def resolve(keep: dict[str, str]) -> dict[str, str]:
+    """pip resolves the project with every extra, as a fresh install would (nothing installed is reused),
+    preferring the pins in ``keep``: when they cannot all hold, it resolves afresh."""
     with tempfile.TemporaryDirectory() as scratch:
-        report = Path(scratch) / "report.json"
-        subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
-                        "--report", str(report), f".[{','.join(extras())}]", "pip"], cwd=ROOT, check=True)
+        report, preferred = Path(scratch) / "report.json", Path(scratch) / "keep.txt"
+        preferred.write_text("".join(f"{name}=={version}\n" for name, version in keep.items()))
+        command = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+                   "--report", str(report), f".[{','.join(extras())}]", "pip"]
+        kept = subprocess.run([*command, "--constraint", str(preferred)], cwd=ROOT, check=False)
+        if kept.returncode != 0:
+            print("the current pins cannot all hold: resolving afresh", file=sys.stderr)
+            subprocess.run(command, cwd=ROOT, check=True)
         installs = json.loads(report.read_text())["install"]
     pins = {canonical(i["metadata"]["name"]): i["metadata"]["version"] for i in installs}
     pins.pop("apparel", None)
@@ -95,9 +102,9 @@ def main(argv: list[str]) -> None:
         problems = disagreements()
         print("\n".join(problems) or f"{LOCK.name} agrees with pyproject.toml")
         raise SystemExit(1 if problems else 0)
-    if argv:
-        raise SystemExit("usage: python scripts/lock.py [--check]")
-    write(resolve())
+    if argv not in ([], ["--upgrade"]):
+        raise SystemExit("usage: python scripts/lock.py [--upgrade | --check]")
+    write(resolve({} if argv or not LOCK.is_file() else pins()))
     print(f"pinned {len(pins())} packages in {LOCK.relative_to(ROOT)}")
 
 
