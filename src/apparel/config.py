@@ -37,6 +37,10 @@ class SyntheticConfig(Section):
     image_size: int = Field(128, description="Side of the square images in pixels.")
     missing_label_rate: float = Field(0.0, description="Fraction of attribute labels blanked at random.")
     seed: int = Field(0, description="Seed: the same seed gives the same catalog, byte for byte.")
+    drop: int = Field(0, ge=0, description="Catalog drop: each drop is a new season of products (drop 0 is the "
+                      "default catalog); retraining on a new drop has new data to learn from.")
+    new_look: list[str] = Field(default_factory=list, description="Verticals whose look changes in this drop "
+                                "(a new zigzag pattern on a darker palette): the drift the loop demo detects.")
 
 
 class DataConfig(Section):

@@ -129,3 +129,18 @@ def test_a_changed_vertical_map_is_not_a_reuse(synthetic: Path, tmp_path: Path) 
     merged, reused = run(merged_map)
     assert not reused and merged.info.version != first.info.version
     assert verticals[0] not in set(merged.manifest["vertical"])
+
+
+def test_a_folder_of_drops_is_read_as_its_newest_drop(tmp_path: Path) -> None:
+    """Retraining points at the folder new drops land in; it must learn from the newest one."""
+    from apparel.config import Config
+    from apparel.stages.data import ingest_source, newest_drop
+
+    config = SyntheticConfig(products_per_vertical=2, views_per_product=2, image_size=32)
+    drops = tmp_path / "drops"
+    generate_catalog(config, drops / "2026-11-01")
+    generate_catalog(config.model_copy(update={"drop": 1}), drops / "2026-12-01")
+    assert newest_drop(drops) == drops / "2026-12-01"
+    assert newest_drop(drops / "2026-11-01") == drops / "2026-11-01"  # a catalog is itself
+    dataset = ingest_source(Config(), str(drops), "manifest", tmp_path / "dataset")
+    assert dataset.manifest["product_id"].str.contains("-d1-").all()

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from apparel.config import SyntheticConfig
 from apparel.data.synthetic import ATTRIBUTES, VERTICAL_ATTRIBUTES, VERTICALS, generate_catalog
@@ -74,3 +75,34 @@ def test_thousands_of_images_in_seconds(tmp_path: Path) -> None:
     generate_catalog(SyntheticConfig(products_per_vertical=100, views_per_product=2), tmp_path)
     assert len(list((tmp_path / "images").iterdir())) == 1000
     assert time.perf_counter() - start < 20
+
+
+def test_a_new_drop_is_a_new_season_of_products(tmp_path: Path) -> None:
+    config = SyntheticConfig(products_per_vertical=2, views_per_product=1, image_size=48)
+    first = pd.read_csv(generate_catalog(config, tmp_path / "d0"))
+    second = pd.read_csv(generate_catalog(config.model_copy(update={"drop": 1}), tmp_path / "d1"))
+    assert not set(first["product_id"]) & set(second["product_id"])
+    assert digest(tmp_path / "d0" / "images") != digest(tmp_path / "d1" / "images")
+
+
+def test_a_new_look_changes_that_vertical_only_and_darkens_it(tmp_path: Path) -> None:
+    config = SyntheticConfig(products_per_vertical=3, views_per_product=2, image_size=48, drop=1)
+    plain, changed = tmp_path / "plain", tmp_path / "changed"
+    generate_catalog(config, plain)
+    generate_catalog(config.model_copy(update={"new_look": ["shoes"]}), changed)
+
+    def pixels(folder: Path, vertical: str) -> np.ndarray:
+        return np.stack([np.asarray(Image.open(p), dtype=np.float32) for p in sorted(
+            (folder / "images").glob(f"{vertical}-*.jpg"))])
+
+    for vertical in VERTICALS:
+        same = np.array_equal(pixels(plain, vertical), pixels(changed, vertical))
+        assert same == (vertical != "shoes"), vertical
+    assert pixels(changed, "shoes").mean() < pixels(plain, "shoes").mean() - 2  # the garment, not the backdrop
+
+
+def test_a_new_look_for_an_unknown_vertical_is_refused(tmp_path: Path) -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown verticals \\['hats'\\]"):
+        generate_catalog(SyntheticConfig(products_per_vertical=2, new_look=["hats"]), tmp_path)

@@ -148,7 +148,10 @@ class Product:
     texture: np.ndarray  # H×W×3 uint8: colour, pattern and emblem of this product
 
 
-def _texture(rng: np.random.Generator, size: int, colour: str, pattern: str) -> np.ndarray:
+NEW_LOOK_SHADE = 0.55  # a new season's look: a darker palette and a pattern no earlier drop had
+
+
+def _texture(rng: np.random.Generator, size: int, colour: str, pattern: str, new_look: bool = False) -> np.ndarray:
     primary = np.clip(np.array(COLOURS[colour]) + rng.integers(-18, 19, 3), 0, 255)
     others = [c for c in COLOURS if c != colour]
     secondary = np.array(COLOURS[others[rng.integers(len(others))]])
@@ -164,6 +167,9 @@ def _texture(rng: np.random.Generator, size: int, colour: str, pattern: str) -> 
         mask = (((u * freq / 2 + phase) % 1) < 0.5) ^ (((v * freq / 2) % 1) < 0.5)
     else:
         mask = np.zeros((size, size), dtype=bool)
+    if new_look:
+        mask ^= ((u * freq * 2 + np.abs((v * freq * 2) % 2 - 1)) % 1) < 0.5  # zigzag over the pattern
+        primary, secondary = primary * NEW_LOOK_SHADE, secondary * NEW_LOOK_SHADE
     texture = np.where(mask[..., None], secondary, primary).astype(np.uint8)
     # The emblem: a small shape of the product's own, the strongest cue of its identity.
     emblem = Image.fromarray(texture)
@@ -180,13 +186,15 @@ def _texture(rng: np.random.Generator, size: int, colour: str, pattern: str) -> 
     return np.asarray(emblem)
 
 
-def make_product(rng: np.random.Generator, vertical: str, index: int, size: int) -> Product:
+def make_product(rng: np.random.Generator, vertical: str, index: int, size: int, drop: int = 0,
+                 new_look: bool = False) -> Product:
     attrs = {"colour": str(rng.choice(list(COLOURS))), "pattern": str(rng.choice(PATTERNS))}
     for name, values in VERTICAL_ATTRIBUTES[vertical].items():
         attrs[name] = str(rng.choice(values))
     garment = DRAWERS[vertical](rng, attrs)
-    texture = _texture(rng, size, attrs["colour"], attrs["pattern"])
-    return Product(f"{vertical}-{index:05d}", vertical, attrs, garment, texture)
+    texture = _texture(rng, size, attrs["colour"], attrs["pattern"], new_look)
+    product_id = f"{vertical}-{index:05d}" if drop == 0 else f"{vertical}-d{drop}-{index:05d}"
+    return Product(product_id, vertical, attrs, garment, texture)
 
 
 def _affine(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -234,10 +242,15 @@ def render_view(product: Product, rng: np.random.Generator, size: int) -> tuple[
 
 def iter_catalog(config: SyntheticConfig) -> Iterator[tuple[Product, int, Image.Image, dict[str, list[float]]]]:
     """Yields (product, view index, image, landmarks) in a fixed order, one stream per product."""
+    unknown = sorted(set(config.new_look) - set(VERTICALS))
+    if unknown:
+        raise ValueError(f"new_look names unknown verticals {unknown} (known: {', '.join(VERTICALS)})")
     for v_index, vertical in enumerate(VERTICALS):
         for p_index in range(config.products_per_vertical):
-            rng = np.random.default_rng([config.seed, v_index, p_index])
-            product = make_product(rng, vertical, p_index, config.image_size)
+            # drop 0 keeps the seeds the default catalog always had; a later drop draws new products
+            rng = np.random.default_rng([config.seed, v_index, p_index, *([config.drop] if config.drop else [])])
+            product = make_product(rng, vertical, p_index, config.image_size, config.drop,
+                                   vertical in config.new_look)
             for view in range(config.views_per_product):
                 image, landmarks = render_view(product, rng, config.image_size)
                 yield product, view, image, landmarks

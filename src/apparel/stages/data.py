@@ -46,9 +46,23 @@ def ingest_stage(config: Config, source: Path, out: Path, adapter: str = "manife
         return ingest(catalog, out, config.data, str(source), adapter, advance)
 
 
+def newest_drop(source: Path) -> Path:
+    """A folder that holds only catalog drops (sub-folders named so that they sort by age, e.g. 2026-12-01/)
+    stands for its newest drop; any other source is itself."""
+    if not source.is_dir():
+        return source
+    entries = [entry for entry in source.iterdir() if not entry.name.startswith(".")]
+    drops = sorted(entry for entry in entries if entry.is_dir())
+    return drops[-1] if drops and len(drops) == len(entries) else source
+
+
 def ingest_source(config: Config, source: str, adapter: str, out: Path) -> Dataset:
-    """'synthetic' draws the default catalog inside ``out``; anything else is a catalog path."""
+    """'synthetic' draws the configured catalog (its drop) inside ``out``; anything else is a catalog path,
+    or a folder of drops, of which the newest is read."""
     if source == "synthetic":
         labels = generate_stage(config, out / "catalog")
         return ingest_stage(config, labels.parent, out, "manifest")[0]
-    return ingest_stage(config, Path(source), out, adapter)[0]
+    catalog = newest_drop(Path(source))
+    if catalog != Path(source):
+        print(f"catalog drops in {source}: reading the newest, {catalog.name}", flush=True)
+    return ingest_stage(config, catalog, out, adapter)[0]
