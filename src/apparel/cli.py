@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -313,10 +314,22 @@ def pipeline_submit(
         typer.echo(f"{key}: {value}")
 
 
+class MainJob(StrEnum):
+    training = "training"
+    loop = "loop"
+
+
 @app.command()
-def run() -> None:
-    """The main job: the training pipeline end to end on the synthetic catalog, locally."""
-    pipeline_run("training", "synthetic", "manifest")
+def run(job: Annotated[MainJob, typer.Argument(help="training: train, gate, register and index a champion. "
+                                               "loop: on that champion, serve → drift → retrain → swap.")]
+        = MainJob.training) -> None:
+    """The main jobs, locally: the training pipeline end to end on the synthetic catalog, or the closed loop."""
+    if job is MainJob.training:
+        pipeline_run("training", "synthetic", "manifest")
+        return
+    from apparel.stages.loop import run_loop
+
+    run_loop(config(), log=typer.echo)
 
 
 @app.command()

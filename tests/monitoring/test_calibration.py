@@ -120,3 +120,41 @@ def test_a_window_larger_than_its_calibrated_size_is_scored_at_that_size(calibra
     reference, settings = calibrated
     result = Detector(reference, settings).score(OVERALL, *sample(np.random.default_rng(36), 130)[:2])
     assert result.size == 100
+
+
+def test_a_calibration_draw_never_splits_a_product():
+    from apparel.monitoring.calibration import draw
+
+    products = np.repeat(np.arange(100), 4).astype(str)  # 100 products, 4 views each
+    for seed in range(20):
+        window, reference = draw(np.arange(400), products, 150, 60, np.random.default_rng(seed))
+        assert len(window) == 60 and len(reference) == 150
+        assert not set(products[window]) & set(products[reference])
+
+
+def catalog_of_views(rng: np.random.Generator, products: int, views: int) -> tuple[np.ndarray, ...]:
+    """Each product's views close together (as a trained model embeds them), products spread out."""
+    centres = rng.normal(size=(products, 16))
+    vectors = np.repeat(centres, views, axis=0) + 0.3 * rng.normal(size=(products * views, 16))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    stats = np.c_[np.full((products * views, 3), [128.0, 128.0, 1.0]), rng.uniform(0.4, 0.8, (products * views, 2))]
+    return vectors.astype(np.float32), stats, np.full(products * views, "tops"), np.repeat(np.arange(products), views)
+
+
+def test_new_products_do_not_alarm_when_calibration_keeps_products_whole(tmp_path):
+    """Regression (issue 39, found running `apparel run loop`): draws that split a product's views across
+    window and reference made the null too narrow, and traffic of new products alarmed."""
+    settings = monitoring_settings(tmp_path, window_sizes=[50], window_size=50, calibration_draws=100,
+                                   per_vertical=False, false_alarm_rate=0.05)
+    vectors, stats, verticals, products = catalog_of_views(np.random.default_rng(50), 150, 4)
+    new = catalog_of_views(np.random.default_rng(51), 800, 1)  # traffic: 800 products never seen
+    null_median, rates = {}, {}
+    for grouped in (False, True):
+        reference = build_reference("1", vectors, stats, verticals, settings, log=lambda line: None,
+                                    products=products if grouped else None)
+        null_median[grouped] = np.median(reference.calibration.thresholds[OVERALL][50].null["embedding"])
+        detector = Detector(reference, settings)
+        rates[grouped] = np.mean([detector.score(OVERALL, new[0][i:i + 50], new[1][i:i + 50]).alarm
+                                  for i in range(0, 800, 50)])
+    assert null_median[True] > 1.5 * null_median[False], null_median  # split products look alike: too narrow
+    assert rates[True] <= 0.125, rates  # 5 % configured, 16 windows

@@ -94,20 +94,46 @@ def fit_threshold(null_scores: list[dict[str, float]], size: int, rate: float) -
                      {k: sorted(table[:, i].tolist()) for i, k in enumerate(names)})
 
 
+def draw(rows: np.ndarray, groups: np.ndarray | None, reference_size: int, size: int,
+         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One null draw: (window rows, reference rows), disjoint. With ``groups`` (each row's product), no
+    product has rows on both sides: live traffic shows the service new products, and views of one product
+    split across both sides would make the null narrower than new products are (false alarms on day one)."""
+    order = rng.permutation(rows)
+    if groups is None:
+        return order[reference_size:reference_size + size], order[:reference_size]
+    products = rng.permutation(np.unique(groups[order]))
+    order = order[np.argsort(_ranks(products, groups[order]), kind="stable")]  # whole products, shuffled
+    reference = order[:reference_size]
+    rest = order[reference_size:]
+    rest = rest[~np.isin(groups[rest], groups[reference])]
+    return rest[:size], reference
+
+
+def _ranks(products: np.ndarray, row_groups: np.ndarray) -> np.ndarray:
+    """Each row's product's position in the drawn order of ``products``."""
+    position = {product: rank for rank, product in enumerate(products.tolist())}
+    return np.fromiter((position[g] for g in row_groups.tolist()), dtype=np.int64, count=len(row_groups))
+
+
 def calibrate_stream(score: Callable[[np.ndarray, np.ndarray], dict[str, float]], rows: np.ndarray,
-                     reference_size: int, sizes: list[int], draws: int, rate: float, rng: np.random.Generator
-                     ) -> dict[int, Threshold]:
+                     reference_size: int, sizes: list[int], draws: int, rate: float, rng: np.random.Generator,
+                     groups: np.ndarray | None = None) -> dict[int, Threshold]:
     """``score(window_rows, reference_rows)`` scores one draw. Each draw splits the stream's reference
     rows afresh into a reference of ``reference_size`` (the live scoring reference's size) and a
-    disjoint window, so the null covers the reference's own sampling too: drawing windows from one
-    fixed pool against one fixed reference under-states the spread and over-alarms on new data."""
+    disjoint window (by product, when ``groups`` names each row's), so the null covers the reference's
+    own sampling too: drawing windows from one fixed pool against one fixed reference under-states the
+    spread and over-alarms on new data."""
     thresholds = {}
     for size in sizes:
         if len(rows) - reference_size < MIN_POOL_FACTOR * size:
             continue
         nulls = []
         for _ in range(draws):
-            order = rng.permutation(rows)
-            nulls.append(score(order[reference_size:reference_size + size], order[:reference_size]))
-        thresholds[size] = fit_threshold(nulls, size, rate)
+            window, reference = draw(rows, groups, reference_size, size, rng)
+            if len(window) < size:
+                break  # products so large that no window of this size fits beside the reference
+            nulls.append(score(window, reference))
+        if len(nulls) == draws:
+            thresholds[size] = fit_threshold(nulls, size, rate)
     return thresholds

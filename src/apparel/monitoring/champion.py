@@ -32,8 +32,9 @@ def reference_for_champion(config: Config, catalog_index, version: str, run_id: 
     verticals = np.asarray(catalog_index.predict_vertical(embeddings))
     images = catalog_index.rows["image"].tolist()
     stats = frame_stats(images, config.data.max_image_pixels)
-    reference = build_reference(version, embeddings, stats, verticals,
-                                config.monitoring, log=lambda line: log(f"drift reference: {line}"))
+    reference = build_reference(version, embeddings, stats, verticals, config.monitoring,
+                                log=lambda line: log(f"drift reference: {line}"),
+                                products=catalog_index.rows["product_id"].to_numpy())
     log_reference(config, reference, run_id)
     reference.save(local_copy(config, version))
     log(f"drift reference: v{version}, the {len(images)} images of its indexed catalog, logged with run {run_id} "

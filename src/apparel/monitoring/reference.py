@@ -35,6 +35,7 @@ class Reference:
     calibration: Calibration | None = None
     kind: str = "catalog"  # or "live"
     until: float = 0.0  # live: time (unix s) of the last request it holds; later windows are scored against it
+    products: np.ndarray | None = None  # catalog: each row's product (calibration keeps a product on one side)
 
     def project(self, embeddings: np.ndarray) -> np.ndarray:
         embeddings = np.asarray(embeddings, dtype=np.float32)
@@ -58,6 +59,8 @@ class Reference:
                   "scoring": self.scoring}
         if self.pca_components is not None:
             arrays |= {"pca_mean": self.pca_mean, "pca_components": self.pca_components}
+        if self.products is not None:
+            arrays["products"] = self.products.astype(str)
         np.savez_compressed(folder / "reference.npz", **arrays)
         meta = {"model_version": self.model_version, "kind": self.kind, "until": self.until,
                 "calibration": self.calibration.to_dict() if self.calibration else None}
@@ -72,7 +75,7 @@ class Reference:
         calibration = Calibration.from_dict(meta["calibration"]) if meta["calibration"] else None
         return cls(meta["model_version"], data["embeddings"], data["stats"], data["verticals"], data["scoring"],
                    data.get("pca_mean"), data.get("pca_components"), calibration, meta.get("kind", "catalog"),
-                   meta.get("until", 0.0))
+                   meta.get("until", 0.0), data.get("products"))
 
 
 def split(count: int, config: MonitoringConfig, rng: np.random.Generator) -> np.ndarray:
@@ -84,13 +87,15 @@ def split(count: int, config: MonitoringConfig, rng: np.random.Generator) -> np.
 
 
 def build_reference(model_version: str, embeddings: np.ndarray, stats: np.ndarray, verticals: np.ndarray,
-                    config: MonitoringConfig, log=print, kind: str = "catalog", until: float = 0.0) -> Reference:
-    """Splits, fits the PCA (when configured) and calibrates every stream at every configured size."""
+                    config: MonitoringConfig, log=print, kind: str = "catalog", until: float = 0.0,
+                    products: np.ndarray | None = None) -> Reference:
+    """Splits, fits the PCA (when configured) and calibrates every stream at every configured size
+    (``products``: each row's product, so that no calibration draw splits a product)."""
     rng = np.random.default_rng(config.seed)
     embeddings = np.asarray(embeddings, dtype=np.float32)
     reference = Reference(model_version, embeddings, np.asarray(stats, dtype=np.float64),
                           np.asarray(verticals).astype(str), split(len(embeddings), config, rng), kind=kind,
-                          until=until)
+                          until=until, products=None if products is None else np.asarray(products).astype(str))
     if config.pca_components:
         fit_pca(reference, config.pca_components)
     reference.calibration = calibrate(reference, config, rng, log)
@@ -117,7 +122,7 @@ def calibrate(reference: Reference, config: MonitoringConfig, rng: np.random.Gen
 
         rows = reference.rows(stream)
         by_size = calibrate_stream(score, rows, len(reference.rows(stream, scoring=True)), config.window_sizes,
-                                   config.calibration_draws, config.false_alarm_rate, rng)
+                                   config.calibration_draws, config.false_alarm_rate, rng, reference.products)
         if by_size:
             thresholds[stream] = by_size
         log(f"calibrated {stream} on {len(rows)} images: window sizes {sorted(by_size) or 'none'}")
