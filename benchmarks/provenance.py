@@ -4,6 +4,7 @@ and the date go into the result's "provenance" object, and the run is logged to 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -21,20 +22,23 @@ from apparel.registry import tracking
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT = "benchmarks"
+RESULTS_DIR = "benchmarks/results"
 # MLflow accepts metric and param names of word characters, '.', '-', ' ' and '/' only (summary keys carry '@').
 NAME_UNSAFE = re.compile(r"[^\w.\- /]")
 PARAM_VALUE_LIMIT = 500  # the shortest limit MLflow stores have used for a param value
 
 
-def git(*args: str) -> str:
-    return subprocess.run(["git", *args], capture_output=True, text=True, check=True, cwd=ROOT, timeout=30).stdout
+def git(*args: str, repo: Path = ROOT) -> str:
+    return subprocess.run(["git", *args], capture_output=True, text=True, check=True, cwd=repo, timeout=30).stdout
 
 
-def commit() -> str:
+def commit(repo: Path = ROOT) -> str:
     """HEAD, marked '-dirty' when tracked or untracked (non-ignored) files differ from it: the code that ran is
-    then not exactly that commit."""
-    head = git("rev-parse", "HEAD").strip()
-    return f"{head}-dirty" if git("status", "--porcelain").strip() else head
+    then not exactly that commit. Result files are outputs, not code: a run that rewrites its result after every
+    seed would otherwise mark itself dirty from its second write on."""
+    head = git("rev-parse", "HEAD", repo=repo).strip()
+    changes = git("status", "--porcelain", "--", ".", f":!{RESULTS_DIR}", repo=repo)
+    return f"{head}-dirty" if changes.strip() else head
 
 
 def memory_gib() -> float:
@@ -91,7 +95,8 @@ def log_run(name: str, path: Path, registry: RegistryConfig | None = None) -> st
     tracking store; returns the run id."""
     result = json.loads(path.read_text())
     registry = (registry or load_config().registry).model_copy(update={"experiment": EXPERIMENT})
-    with tracking.start_run(registry, run_name=name) as run:
+    # A relative store (the default runs/mlflow.db) is the project's, wherever the script was started from.
+    with contextlib.chdir(ROOT), tracking.start_run(registry, run_name=name) as run:
         mlflow.log_params(params(result.get("settings", {})) | params({"provenance": result["provenance"]}))
         mlflow.log_metrics(numeric_metrics(result.get("summary", {})))
         mlflow.log_artifact(str(path))

@@ -25,10 +25,23 @@ def test_provenance_names_the_checked_out_commit_and_the_command() -> None:
     assert "cores" in recorded["machine"] and recorded["date"].endswith("+00:00")
 
 
-def test_a_dirty_tree_is_marked(monkeypatch) -> None:
-    outputs = {"rev-parse": "abc\n", "status": " M benchmarks/common.py\n"}
-    monkeypatch.setattr(provenance, "git", lambda *args: outputs[args[0]])
-    assert provenance.commit() == "abc-dirty"
+def test_changed_code_marks_the_commit_dirty_and_a_rewritten_result_does_not(tmp_path: Path) -> None:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    code, result = tmp_path / "benchmarks" / "common.py", tmp_path / "benchmarks" / "results" / "x.json"
+    code.write_text("a = 1\n")
+    result.write_text("{}\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "first")
+    head = git("rev-parse", "HEAD")
+    result.write_text('{"seeds": 2}\n')
+    assert provenance.commit(tmp_path) == head
+    code.write_text("a = 2\n")
+    assert provenance.commit(tmp_path) == f"{head}-dirty"
 
 
 @pytest.fixture
@@ -56,3 +69,19 @@ def test_a_result_is_logged_as_a_run_in_the_benchmarks_experiment(tmp_path: Path
     assert run.data.params["seeds"] == "3" and run.data.params["provenance.command"] == "x.py"
     artifacts = [a.path for a in mlflow.MlflowClient().list_artifacts(run_id)]
     assert artifacts == ["example.json"]
+
+
+@pytest.mark.usefixtures("tracking_uri_restored")
+def test_every_benchmark_writes_through_provenance(tmp_path: Path, monkeypatch) -> None:
+    """common.write_result, the one place benchmark scripts write results, records provenance and logs the run
+    to the store the project's config names."""
+    import common
+
+    monkeypatch.setattr(common, "RESULTS", tmp_path)
+    monkeypatch.delenv("APPAREL_CONFIG", raising=False)
+    monkeypatch.setenv("APPAREL__REGISTRY__TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("APPAREL__REGISTRY__ARTIFACT_ROOT", str(tmp_path / "artifacts"))
+    path = common.write_result("example", {"summary": {"ratio": 1.0}}, quiet=True)
+    assert set(json.loads(path.read_text())["provenance"]) == {"commit", "command", "machine", "date"}
+    runs = mlflow.search_runs(experiment_names=["benchmarks"], output_format="list")
+    assert [(run.info.run_name, run.data.metrics) for run in runs] == [("example", {"ratio": 1.0})]
