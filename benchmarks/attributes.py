@@ -38,8 +38,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
-import shutil
 import sys
 import tempfile
 import time
@@ -61,6 +59,7 @@ from common import (  # noqa: E402
     settings_key,
     write_result,
 )
+from resume import done_elsewhere, resumed, save_record  # noqa: E402
 from unified import configure, distill, train_generalist, train_teachers  # noqa: E402
 
 from apparel.config import Config, load_config  # noqa: E402
@@ -227,27 +226,9 @@ def sizes(setup: Setup, models: dict) -> dict:
                    "multilabel": count_parameters(models["multilabel"]), "embedding_only": count_parameters(base)}}
 
 
-def resumed(cache: Path, root: Path) -> dict:
-    """A dataset's finished seeds (``per_seed``) kept in ``cache``, with its trunk beside it, so an interrupted run
-    resumes at its next seed and a run with more seeds extends a finished one; a changed catalog starts over."""
-    version = Dataset.load(root).info.version
-    done = json.loads(cache.read_text()) if cache.is_file() else {}
-    if done.get("dataset_version") != version:
-        done = {"dataset_version": version, "per_seed": []}
-        shutil.rmtree(cache.with_suffix(".trunk"), ignore_errors=True)
-    return done
-
-
-def done_elsewhere(caches: dict[str, Path], trained: dict, seeds: int) -> dict[str, dict]:
-    """The cached records of the datasets another process trained (not in ``trained``), with all ``seeds``."""
-    records = {name: json.loads(path.read_text()) for name, path in caches.items()
-               if name not in trained and path.is_file()}
-    return {name: done for name, done in records.items() if len(done["per_seed"]) >= seeds}
-
-
 def run_dataset(config: Config, root: Path, names: list[str], cache: Path) -> dict:
     """Every seed of one dataset, resumed from ``cache``."""
-    done = resumed(cache, root)
+    done = resumed(cache, Dataset.load(root).info.version)
     setup = prepare(config, root, names, cache.with_suffix(".trunk"))
     done["attributes"] = [spec.name for spec in setup.specs]  # every head trained, scored or not
     for seed in range(len(done["per_seed"]), ARGS.seeds):
@@ -255,7 +236,7 @@ def run_dataset(config: Config, root: Path, names: list[str], cache: Path) -> di
         scores = run_seed(setup, seed)
         done["sizes"] = sizes(setup, scores.pop("models"))
         done["per_seed"].append(scores)
-        cache.write_text(json.dumps(done))
+        save_record(cache, done)
         print(f"{root.name} seed {seed}: {time.perf_counter() - start:.0f}s (load {load_average()[0]})", flush=True)
     return finished(done)
 

@@ -116,7 +116,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import sys
 import tempfile
 import time
@@ -132,17 +131,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from attributes import (  # noqa: E402
     Setup,
     catalogs,
-    done_elsewhere,
     drop_labels,
     mean_accuracy,
     prepare,
-    resumed,
     schedule,
     trunk_config,
 )
 from common import ROOT, load_average, paired_ratio, settings_key, write_result  # noqa: E402
+from resume import done_elsewhere, resumed, save_record  # noqa: E402
 
 from apparel.config import Config  # noqa: E402
+from apparel.data.manifest import Dataset  # noqa: E402
 from apparel.evaluation.attributes import evaluate_attributes  # noqa: E402
 from apparel.evaluation.embeddings import evaluate_models  # noqa: E402
 from apparel.evaluation.retrieval import query_weighted  # noqa: E402
@@ -337,15 +336,15 @@ def run_seed(setup: Setup, seed: int) -> dict:
 
 
 def run_dataset(config: Config, root: Path, names: list[str], cache: Path) -> dict:
-    """Every seed of one dataset; each finished seed goes to ``cache`` (``attributes.resumed``)."""
-    done = resumed(cache, root)
+    """Every seed of one dataset; each finished seed goes to ``cache`` (``resume.resumed``)."""
+    done = resumed(cache, Dataset.load(root).info.version)
     setup = prepare(config, root, names, cache.with_suffix(".trunk"))
     if "unified_recall@1" not in done:  # the trunk's, kept beside the cache with it
         done["unified_recall@1"] = recall_at_1(setup.base, setup)
     for seed in range(len(done["per_seed"]), ARGS.seeds):
         start = time.perf_counter()
         done["per_seed"].append(run_seed(setup, seed))
-        cache.write_text(json.dumps(done))
+        save_record(cache, done)
         print(f"{root.name} seed {seed}: {time.perf_counter() - start:.0f}s (load {load_average()[0]})", flush=True)
     return finished(done)
 

@@ -9,6 +9,7 @@ import platform
 from pathlib import Path
 
 import numpy as np
+import provenance
 import torch
 from scipy import stats
 
@@ -72,9 +73,13 @@ def summary_over_datasets(results: dict[str, dict]) -> dict[str, float]:
 
 
 def write_result(name: str, result: dict, load_at_start: list[float] | None = None, quiet: bool = False) -> Path:
+    """Writes the result with its machine and provenance, then logs it to MLflow (after the file is on disk, so
+    a tracking store that fails loses no measurement)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps({**result, "machine": machine(load_at_start)}, indent=2, sort_keys=True) + "\n")
+    recorded = {**result, "machine": machine(load_at_start), "provenance": provenance.provenance()}
+    path.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
+    provenance.log_run(name, path)
     if quiet:
         return path
     print(json.dumps(result["summary"], indent=2))

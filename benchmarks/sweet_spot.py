@@ -37,17 +37,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import RESULTS, load_average, paired_ratio, settings_key, write_result
+from resume import finished_seeds, save_seed, seed_done
 from unified import (
     PRODUCT,
     UNSEEN_TESTS,
     WORK,
     configure,
     degenerate_verticals,
-    finished_seeds,
     pooled_recall_at_1,
     prepare,
-    save_seed,
-    seed_done,
     train_group,
 )
 
@@ -175,7 +173,7 @@ def main() -> None:
         for name, (root, config, labels, _) in found.items():
             if name not in ARGS.datasets:
                 continue
-            if seed_done(caches[name], seed, root, f"unseen {labels[0]}"):
+            if seed_done(caches[name], seed, f"unseen {labels[0]}" if root.name in UNSEEN_TESTS else None):
                 continue
             start = time.perf_counter()
             seeded = configure(config, ARGS.steps, seed, config.data.label)

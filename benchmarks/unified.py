@@ -71,6 +71,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, ROOT, SHARED_DATA, load_average, paired_ratio, settings_key, write_result  # noqa: E402
+from resume import finished_seeds, save_seed, seed_done  # noqa: E402
 
 from apparel.config import Config, load_config  # noqa: E402
 from apparel.data.dataset import load_images  # noqa: E402
@@ -402,7 +403,7 @@ def main() -> None:
         for name, (root, config, labels, _) in datasets.items():
             if name not in ARGS.datasets:
                 continue
-            if seed_done(caches[name], seed, root, "unseen_scores"):
+            if seed_done(caches[name], seed, "unseen_scores" if root.name in UNSEEN_TESTS else None):
                 continue
             start = time.perf_counter()
             save_seed(caches[name], seed, run_seed(configure(config, ARGS.steps, seed, config.data.label,
@@ -411,25 +412,6 @@ def main() -> None:
             print(f"{name} seed {seed}: {time.perf_counter() - start:.0f}s (load {load_average()[0]})", flush=True)
             write(datasets, caches, load_at_start)
     write(datasets, caches, load_at_start)
-
-
-def seed_done(cache: Path, seed: int, root: Path, unseen_key: str) -> bool:
-    """Whether a dataset's cache folder holds the seed (``unified.py`` and ``sweet_spot.py`` keep one file per seed,
-    so processes training other seeds of the same dataset never write the same file), with ``unseen_key`` when the
-    dataset has an unseen catalog: a seed cached before the unseen catalog is trained again, in its place."""
-    path = cache / f"seed-{seed}.json"
-    return path.is_file() and (root.name not in UNSEEN_TESTS or unseen_key in json.loads(path.read_text()))
-
-
-def save_seed(cache: Path, seed: int, result: dict) -> None:
-    cache.mkdir(parents=True, exist_ok=True)
-    (cache / f"seed-{seed}.json").write_text(json.dumps(result))
-
-
-def finished_seeds(cache: Path) -> list[dict]:
-    """A dataset's finished seeds, in seed order (those of a run in another process too)."""
-    paths = sorted(cache.glob("seed-*.json"), key=lambda p: int(p.stem.removeprefix("seed-")))
-    return [json.loads(p.read_text()) for p in paths]
 
 
 def result_name() -> str:

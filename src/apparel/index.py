@@ -15,11 +15,13 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import faiss
 import numpy as np
 import pandas as pd
 
 from apparel.config import Config, IndexConfig
+from apparel.extras import import_faiss
+
+faiss = import_faiss()
 
 INDEX_FILE, ROWS_FILE, META_FILE = "catalog.faiss", "rows.parquet", "meta.json"
 ARTIFACT_PATH = "index"

@@ -1,3 +1,4 @@
+import pytest
 import torch
 from torch.nn import functional as F
 
@@ -33,6 +34,12 @@ def test_triplet_loss_matches_hand_computation() -> None:
     # hinge(d_ap - d_an + m) per anchor:
     # 0:(3-1.5+.5)=2, 1:(2-.5+.5)=2, 2:(3-1+.5)=2.5, 3:(2.5-.5+.5)=2.5, 4:(2.5-1+.5)=2
     assert torch.isclose(loss, torch.tensor(11.0 / 5))
+
+
+def test_semi_hard_triplet_loss_averages_every_mined_triplet() -> None:
+    # margin 0.9: the semi-hard triplets are (0, 1, 3) and (4, 3, 1), hinges 1 - 1.5 + 0.9 and 2.5 - 3 + 0.9.
+    loss = TripletMarginLoss(0.9, build_miner("semi_hard", 0.9))(POINTS, LABELS)
+    assert loss.item() == pytest.approx((0.4 + 0.4) / 2)
 
 
 def test_triplet_loss_is_zero_when_classes_are_apart_and_gradients_flow() -> None:

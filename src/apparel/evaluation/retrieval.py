@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator, try_getting_not_lone_labels
 
+from apparel.extras import import_faiss
+
 KS = (1, 5, 10, 20)
 Gallery = tuple[np.ndarray, Sequence]  # embeddings, labels
 
@@ -24,6 +26,7 @@ class RetrievalCalculator(AccuracyCalculator):
     """The library's calculator with DeepFashion's Recall@K added as ``recall_at_k``."""
 
     def __init__(self, ks: Sequence[int] = KS) -> None:
+        import_faiss()  # the library's k-NN is faiss, which it imports silently and needs only mid-evaluation
         self.ks = tuple(ks)
         super().__init__(include=("recall_at_k", "mean_average_precision_at_r"), k="max_bin_count")
 
