@@ -32,9 +32,10 @@ def stats(rng: np.random.Generator, count: int, square: bool = False) -> np.ndar
     return np.c_[width, height, width / height, rng.uniform(0.4, 0.8, count), rng.gamma(4.0, 150.0, count)]
 
 
-def sample(rng: np.random.Generator, count: int, shift: float = 0.0, square: bool = False):
-    verticals = rng.choice(np.array(VERTICALS), count)
-    return embeddings(rng, verticals, shift), stats(rng, count, square), verticals
+def sample(rng: np.random.Generator, count: int, shift: float = 0.0, square: bool = False,
+           verticals: tuple[str, ...] = VERTICALS):
+    chosen = rng.choice(np.array(verticals), count)
+    return embeddings(rng, chosen, shift), stats(rng, count, square), chosen
 
 
 def monitoring_settings(folder: Path, **overrides) -> MonitoringConfig:
@@ -59,13 +60,14 @@ def calibrated(reference_data, tmp_path_factory):
 
 
 def write_requests(folder: Path, rows: int, seed: int, shift: float = 0.0, square: bool = False,
-                   version: str = "1") -> None:
-    """Logs ``rows`` requests through the serving branch's RequestLog, as the service does."""
+                   version: str = "1", verticals: tuple[str, ...] = VERTICALS) -> None:
+    """Logs ``rows`` requests (predicted as one of ``verticals``) through the serving branch's
+    RequestLog, as the service does."""
     rng = np.random.default_rng(seed)
-    vectors, image_stats, verticals = sample(rng, rows, shift, square)
+    vectors, image_stats, predicted = sample(rng, rows, shift, square, verticals)
     log = RequestLog(folder, sample_rate=1.0, rows_per_file=10_000, flush_interval_s=60)
     before = len(read_requests(folder))
-    for vector, row, vertical in zip(vectors, image_stats, verticals, strict=True):
+    for vector, row, vertical in zip(vectors, image_stats, predicted, strict=True):
         log.offer({"model_version": version, "endpoint": "embed", "vertical": str(vertical), "attributes": "{}",
                    "embedding": vector, **dict(zip(("width", "height", "aspect", "brightness", "blur"), row,
                                                    strict=True))})

@@ -87,13 +87,17 @@ class Monitor:
         streams = {v: self._window_sizes(v, d) for v, d in detectors.items()}
         done = {key: (state.done, state.rows) for key, state in self.state.streams.items()}
         windows = new_windows(frame, streams, done, self.settings, now)
-        dashboard = self._dashboard(sorted({s for sizes in streams.values() for s in sizes})) if windows else None
+        dashboard = self._workspace() if windows else None
         declared = []
         for window in windows:
             declared += self._score(window, detectors[window.model_version].for_stream(window.stream), dashboard)
         if declared:
             self._trigger(declared, detectors[declared[0].model_version].catalog)
         write_atomically(self.folder / "latest.json", json.dumps(self.latest, indent=1))
+        if dashboard is not None:
+            from apparel.monitoring.workspace import show_dashboard
+
+            show_dashboard(*dashboard, self.latest)
         self.state.save(self.folder / "state.json")
         for version, found in detectors.items():
             if found.live is None:
@@ -147,15 +151,13 @@ class Monitor:
         if live is not None:
             detectors.live = Detector(live, self.settings)
 
-    def _dashboard(self, streams: list[str]):
+    def _workspace(self):
         from evidently.ui.workspace import Workspace
 
-        from apparel.monitoring.workspace import ensure_panels, project_for
+        from apparel.monitoring.workspace import project_for
 
         workspace = Workspace(str(self.folder / "workspace"))
-        project = project_for(workspace, self.config.registry.model_name)
-        ensure_panels(project, streams)
-        return workspace, project
+        return workspace, project_for(workspace, self.config.registry.model_name)
 
     def _score(self, window: Window, detector: Detector, dashboard) -> list[DriftEvent]:
         """Scores one window; the drift event it completes, if any."""
@@ -175,15 +177,16 @@ class Monitor:
                   "score": round(result.score, 4), "fired": result.fired,
                   "p_values": {k: float(f"{result.p_values[k]:.3g}") for k in result.fired}}
         onset = result.alarm and not state.last_alarmed
-        self._record(window, result, dashboard, detector, onset)
         fired = self.state.observe(window.model_version, window.stream, record, result.alarm, self.settings.debounce,
                                    self.settings.cooldown_windows)
+        self._record(window, result, dashboard, detector, onset, completed_event=fired is not None)
         if not fired:
             return []
         windows, cause = fired
         return [DriftEvent(window.key, window.model_version, window.stream, windows, result.threshold, cause)]
 
-    def _record(self, window: Window, result: WindowScore, dashboard, detector: Detector, onset: bool) -> None:
+    def _record(self, window: Window, result: WindowScore, dashboard, detector: Detector, onset: bool,
+                completed_event: bool) -> None:
         self.latest[f"v{window.model_version}/{window.stream}"] = {
             "model_version": window.model_version, "stream": window.stream, "score": result.score,
             "threshold": result.threshold, "alarm": int(result.alarm), "end": window.end.timestamp()}
@@ -194,7 +197,7 @@ class Monitor:
         from apparel.monitoring.workspace import window_snapshot
 
         workspace.add_run(project.id, window_snapshot(result, window.stats, window.model_version, window.key,
-                                                      window.end.to_pydatetime()))
+                                                      window.end.to_pydatetime(), completed_event))
         cadence = self.settings.report_every and window.index % self.settings.report_every == 0
         if (onset and self.settings.alarm_reports) or cadence:
             self._report(window, detector)

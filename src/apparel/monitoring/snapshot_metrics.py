@@ -13,12 +13,15 @@ from evidently.core.metric_types import SingleValueCalculation, SingleValueMetri
 
 
 class WindowValue(SingleValueMetric):
-    """One number of the window's result, by ``name``: ``drift.score`` (largest component in null
-    units), ``drift.threshold``, ``drift.alarm`` (1/0), ``component.<name>`` (raw component scores:
-    ``embedding``, and -log10 p of Evidently's column drift test per image statistic),
-    ``mean.<statistic>``."""
+    """One number of the window's result, by ``name``: ``drift.score`` (largest component in units of
+    its alarm level), ``drift.score_shown`` (the same, capped for the plot's axis), ``drift.threshold``,
+    ``drift.alarm`` (1/0), ``drift.event`` (the cap on a window that completed a drift event, else 0),
+    ``component.<name>`` (raw component scores), ``mean.<statistic>``. ``stream`` (overall or a
+    vertical) is a parameter so that the UI, which keys a series by metric parameters and not by
+    snapshot metadata, keeps each stream's series apart in one panel."""
 
     name: str
+    stream: str
 
 
 class WindowValueCalculation(SingleValueCalculation[WindowValue]):
@@ -26,4 +29,4 @@ class WindowValueCalculation(SingleValueCalculation[WindowValue]):
         return self.result(float(current_data.metadata[self.metric.name]))
 
     def display_name(self) -> str:
-        return f"window {self.metric.name}"
+        return f"window {self.metric.name} ({self.metric.stream})"
