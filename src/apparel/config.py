@@ -40,7 +40,8 @@ class SyntheticConfig(Section):
     drop: int = Field(0, ge=0, description="Catalog drop: each drop is a new season of products (drop 0 is the "
                       "default catalog); retraining on a new drop has new data to learn from.")
     new_look: list[str] = Field(default_factory=list, description="Verticals whose look changes in this drop "
-                                "(a new zigzag pattern on a darker palette): the drift the loop demo detects.")
+                                "(a zigzag pattern on a darker palette, in a darker studio): the drift "
+                                "`apparel run loop` finds.")
 
 
 class DataConfig(Section):

@@ -98,7 +98,7 @@ def test_a_new_look_changes_that_vertical_only_and_darkens_it(tmp_path: Path) ->
     for vertical in VERTICALS:
         same = np.array_equal(pixels(plain, vertical), pixels(changed, vertical))
         assert same == (vertical != "shoes"), vertical
-    assert pixels(changed, "shoes").mean() < pixels(plain, "shoes").mean() - 2  # the garment, not the backdrop
+    assert pixels(changed, "shoes").mean() < 0.7 * pixels(plain, "shoes").mean()
 
 
 def test_a_new_look_for_an_unknown_vertical_is_refused(tmp_path: Path) -> None:

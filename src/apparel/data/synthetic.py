@@ -146,9 +146,10 @@ class Product:
     attributes: dict[str, str]
     garment: Garment
     texture: np.ndarray  # H×W×3 uint8: colour, pattern and emblem of this product
+    new_look: bool = False  # photographed in the new season's look (see NEW_LOOK_SHADE)
 
 
-NEW_LOOK_SHADE = 0.55  # a new season's look: a darker palette and a pattern no earlier drop had
+NEW_LOOK_SHADE = 0.55  # a new season's look: a darker palette, a pattern no earlier drop had, a darker studio
 
 
 def _texture(rng: np.random.Generator, size: int, colour: str, pattern: str, new_look: bool = False) -> np.ndarray:
@@ -194,7 +195,7 @@ def make_product(rng: np.random.Generator, vertical: str, index: int, size: int,
     garment = DRAWERS[vertical](rng, attrs)
     texture = _texture(rng, size, attrs["colour"], attrs["pattern"], new_look)
     product_id = f"{vertical}-{index:05d}" if drop == 0 else f"{vertical}-d{drop}-{index:05d}"
-    return Product(product_id, vertical, attrs, garment, texture)
+    return Product(product_id, vertical, attrs, garment, texture, new_look)
 
 
 def _affine(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -226,6 +227,8 @@ def render_view(product: Product, rng: np.random.Generator, size: int) -> tuple[
     posed = garment.transform((size, size), Image.Transform.AFFINE, tuple(inverse[:2].ravel()),
                               Image.Resampling.BILINEAR)
     top, bottom = rng.integers(150, 256, 3), rng.integers(120, 256, 3)
+    if product.new_look:
+        top, bottom = top * NEW_LOOK_SHADE, bottom * NEW_LOOK_SHADE
     ramp = np.linspace(0, 1, size)[:, None, None]
     background = Image.fromarray((top * (1 - ramp) + bottom * ramp).repeat(size, axis=1).astype(np.uint8))
     background.paste(posed, (0, 0), posed)
