@@ -407,3 +407,22 @@ def test_every_store_call_waits_out_a_locked_sqlite_store(tmp_path: Path) -> Non
         holder.close()
     assert mlflow.get_run(run.info.run_id).data.metrics == {"m": 1.0}
 
+
+@pytest.mark.parametrize("registry_config", ["embedded"], indirect=True)
+def test_search_as_served_is_logged_shown_and_summarised(registry_config: Config, trained, dataset: Path) -> None:
+    from mlflow import MlflowClient
+
+    from apparel.evaluation.report import served_line
+    from apparel.stages.pipeline import _metrics
+
+    good, _ = trained
+    registered = register_stage(registry_config, good, dataset, log=lambda _: None)
+    metrics = MlflowClient().get_run(registered.run_id).data.metrics
+    test_queries = len(frozen_eval_set(registry_config, Dataset.load(dataset))[0])
+    assert metrics["served.gallery"] == len(Dataset.load(dataset).manifest) > test_queries
+    assert 0 < metrics["served.queries"] <= test_queries
+    assert {f"served.{m}" for m in ("recall_at_1", "recall_at_5", "recall_at_10", "map_at_r")} <= set(metrics)
+    line = served_line(registered.report.served)
+    assert line in registered.card and _metrics(registry_config, registered.version)[-1] == line
+    assert line.startswith(f"search as served: Recall@1 {metrics['served.recall_at_1']:.3f}, Recall@5 ")
+    assert line.endswith(f"test queries against the {len(Dataset.load(dataset).manifest)}-image catalog index)")
