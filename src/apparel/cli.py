@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -204,12 +205,30 @@ def _client():
     return MlflowClient()
 
 
+CatalogOption = Annotated[Path | None, typer.Option(
+    help="Ingested catalog to index when the version has no index yet (default: the newest).", show_default=False)]
+
+
+def _prepare(catalog: Path | None) -> Callable[[str], None]:
+    """What every command that makes a champion runs first: the version's index and drift reference,
+    built when missing (the service starts only on a champion with an index)."""
+    from apparel.stages.index import prepare_champion
+
+    def prepare(version: str) -> None:
+        typer.echo(f"index: {prepare_champion(config(), version, catalog, log=lambda _: None)['message']}")
+    return prepare
+
+
 @app.command()
-def rollback(why: Annotated[str, typer.Option(help="Recorded in the audit trail.")] = "rollback") -> None:
-    """Move the champion alias back to the version that held it before."""
+def rollback(
+    why: Annotated[str, typer.Option(help="Recorded in the audit trail.")] = "rollback",
+    catalog: CatalogOption = None,
+) -> None:
+    """Move the champion alias back to the version that held it before (after giving that version its
+    search index and drift reference, if it lacks them)."""
     from apparel.registry.aliases import rollback as rollback_alias
 
-    event = rollback_alias(_client(), config().registry.model_name, why)
+    event = rollback_alias(_client(), config().registry.model_name, why, prepare=_prepare(catalog))
     typer.echo(f"champion -> v{event.version} (was v{event.previous}) by {event.who}")
 
 
@@ -217,18 +236,24 @@ def rollback(why: Annotated[str, typer.Option(help="Recorded in the audit trail.
 def approve(
     version: Annotated[str, typer.Argument(help="Version to promote to champion.")],
     why: Annotated[str, typer.Option(help="Recorded in the audit trail.")] = "approved in review",
-    catalog: Annotated[Path | None, typer.Option(help="Ingested catalog to index (default: the newest).")] = None,
+    catalog: CatalogOption = None,
 ) -> None:
-    """Review mode: promote a challenger to champion, and give it the search index and drift reference
-    that the gate gives a champion it promotes itself (the service only swaps to a version with an index)."""
+    """Review mode: promote a challenger to champion, after giving it the search index and drift reference
+    that the gate gives a champion it promotes itself (the alias never points at a version without them)."""
     from apparel.registry.aliases import approve as approve_version
-    from apparel.stages.index import index_approved
 
-    dataset_root = dataset_or_newest(catalog)  # before the alias moves: a missing catalog changes nothing
-    event = approve_version(_client(), config().registry.model_name, version, why)
+    event = approve_version(_client(), config().registry.model_name, version, why, prepare=_prepare(catalog))
     typer.echo(f"champion -> v{event.version} (was v{event.previous}) by {event.who}")
-    outcome = index_approved(config(), event.version, dataset_root)
-    typer.echo(f"index: {outcome['message']}")
+
+
+@app.command()
+def index(
+    version: Annotated[str, typer.Argument(help="Registered version to give its search index.")],
+    catalog: CatalogOption = None,
+) -> None:
+    """Build a version's catalog search index and drift reference, unless it has them (what a champion
+    needs before the service can start on it)."""
+    _prepare(catalog)(version)
 
 
 @app.command()

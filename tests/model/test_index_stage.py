@@ -15,6 +15,7 @@ from apparel.models.attributes import ApparelNet, ApparelSpec
 from apparel.models.embedding import EmbeddingSpec
 from apparel.registry.register import register_candidate
 from apparel.stages.index import index_stage
+from apparel.stages.register import register_stage
 from apparel.train.attributes import attribute_specs
 
 
@@ -36,14 +37,18 @@ def model_dir(tiny_dataset: Path, tmp_path: Path) -> Path:
 
 def test_the_champion_gets_an_index_with_its_version_and_a_challenger_none(
         registry_config: Config, tiny_dataset: Path, model_dir: Path, tmp_path: Path) -> None:
-    champion = register_candidate(registry_config, model_dir, tiny_dataset, log=lambda _: None)
-    assert champion.decision.alias == "champion"
     lines = []
+    champion = register_stage(registry_config, model_dir, tiny_dataset, log=lines.append)
+    assert champion.decision.alias == "champion"
+    size = len(Dataset.load(tiny_dataset).manifest)
+    # built by the register step, before the alias moved; the index step after it only copies it
+    assert (f"index: Flat over {size} images, logged with apparel-unified v{champion.version} "
+            f"(run {champion.run_id}, artefacts index/)") in lines
     outcome = index_stage(registry_config, tiny_dataset, model_dir, tmp_path / "champion-index", champion.version,
                           champion.decision.alias, log=lines.append)
-    assert outcome["built"] and outcome["run_id"] == champion.run_id
-    assert lines == [f"index: Flat over {outcome['size']} images, logged with apparel-unified v{champion.version} "
-                     f"(run {champion.run_id}, artefacts index/)"]
+    assert not outcome["built"] and (tmp_path / "champion-index" / "catalog.faiss").is_file()
+    assert lines[-1] == (f"index: v{champion.version} already has its index (Flat over {size} images, built "
+                         "before the champion alias moved)")
 
     catalog = fetch_catalog_index(registry_config, champion.version)
     dataset = Dataset.load(tiny_dataset)

@@ -1,9 +1,11 @@
 """The registry against a real `mlflow server` on 127.0.0.1 and against the embedded sqlite store."""
 
+import shutil
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -14,13 +16,18 @@ import torch
 from apparel.config import Config
 from apparel.data.dataset import load_images
 from apparel.data.manifest import Dataset
+from apparel.index import fetch_catalog_index
+from apparel.inference import InferenceRuntime
 from apparel.models.attributes import ApparelNet, ApparelSpec, from_embedding
 from apparel.models.embedding import EmbeddingSpec
-from apparel.registry.aliases import approve, history, rollback
+from apparel.monitoring.references import load_reference, local_copy
+from apparel.registry.aliases import CHAMPION, NotReady, approve, history, holder, rollback
 from apparel.registry.pyfunc import load_registered, predict_arrays
 from apparel.registry.register import EVAL_SET_TAG, frozen_eval_set, register_candidate
 from apparel.registry.versions import list_versions
 from apparel.stages.data import generate_stage, ingest_stage
+from apparel.stages.index import prepare_champion
+from apparel.stages.register import register_stage
 from apparel.train.attributes import AttributeSchedule, attribute_specs, encode_targets, train_progressive
 from apparel.train.embedding_job import fit_in_process, make_job
 
@@ -103,11 +110,11 @@ def with_seed(config: Config, seed: int) -> Config:
 def test_gate_promotes_rejects_rolls_back_and_loads_identically(registry_config: Config, trained, dataset: Path
                                                                 ) -> None:
     good, random = trained
-    first = register_candidate(registry_config, good, dataset, log=lambda _: None)
+    first = register_stage(registry_config, good, dataset, log=lambda _: None)
     assert first.decision.alias == "champion"
-    same = register_candidate(with_seed(registry_config, 1), good, dataset, log=lambda _: None)
+    same = register_stage(with_seed(registry_config, 1), good, dataset, log=lambda _: None)
     assert same.decision.alias == "champion", same.decision.reasons  # equal is not worse
-    bad = register_candidate(registry_config, random, dataset, log=lambda _: None)
+    bad = register_stage(registry_config, random, dataset, log=lambda _: None)
     assert bad.decision.alias == "challenger"
     assert any(r.startswith("vertical ") for r in bad.decision.reasons), bad.decision.reasons
     rows = {r["version"]: r for r in list_versions(registry_config)}
@@ -138,9 +145,9 @@ def test_gate_promotes_rejects_rolls_back_and_loads_identically(registry_config:
 def test_an_unchanged_candidate_registers_nothing(registry_config: Config, trained, dataset: Path) -> None:
     """Regression (issue 12): an identical re-run registered v2, v3, ... with audit entries each time."""
     good, _ = trained
-    first = register_candidate(registry_config, good, dataset, log=lambda _: None)
+    first = register_stage(registry_config, good, dataset, log=lambda _: None)
     said: list[str] = []
-    again = register_candidate(registry_config, good, dataset, log=said.append)
+    again = register_stage(registry_config, good, dataset, log=said.append)
     assert again.unchanged and again.version == first.version and again.status == "unchanged"
     assert said == [f"unchanged: champion stays v{first.version} (v{first.version} has the same weights, "
                     "dataset version and config)"]
@@ -148,7 +155,7 @@ def test_an_unchanged_candidate_registers_nothing(registry_config: Config, train
     from mlflow import MlflowClient
 
     assert len(history(MlflowClient(), registry_config.registry.model_name)) == 1
-    changed = register_candidate(with_seed(registry_config, 7), good, dataset, log=lambda _: None)
+    changed = register_stage(with_seed(registry_config, 7), good, dataset, log=lambda _: None)
     assert not changed.unchanged and changed.version != first.version  # another config is another candidate
 
 
@@ -156,7 +163,7 @@ def test_an_unchanged_candidate_registers_nothing(registry_config: Config, train
 def test_rollback_walks_back_through_champion_history(registry_config: Config, trained, dataset: Path) -> None:
     """Regression (issue 12): a second rollback re-promoted the version just rolled back."""
     good, _ = trained
-    versions = [register_candidate(with_seed(registry_config, seed), good, dataset, log=lambda _: None).version
+    versions = [register_stage(with_seed(registry_config, seed), good, dataset, log=lambda _: None).version
                 for seed in (0, 1, 2)]
     from mlflow import MlflowClient
 
@@ -173,7 +180,7 @@ def test_the_frozen_eval_set_lives_in_mlflow(registry_config: Config, trained, d
                                              tmp_path: Path) -> None:
     """Regression (issue 12/15): the frozen set was a relative path on the local disk of one pod."""
     good, random = trained
-    first = register_candidate(registry_config, good, dataset, log=lambda _: None)
+    first = register_stage(registry_config, good, dataset, log=lambda _: None)
     from mlflow import MlflowClient
 
     tags = MlflowClient().get_registered_model(registry_config.registry.model_name).tags
@@ -186,7 +193,7 @@ def test_the_frozen_eval_set_lives_in_mlflow(registry_config: Config, trained, d
     assert grown.info.version != Dataset.load(dataset).info.version
     frame, eval_set = frozen_eval_set(registry_config, grown)
     assert eval_set == first.report.eval_set and set(frame["frozen_from"]) == {Dataset.load(dataset).info.version}
-    later = register_candidate(registry_config, random, dataset, log=lambda _: None)
+    later = register_stage(registry_config, random, dataset, log=lambda _: None)
     assert later.report.eval_set == first.report.eval_set
 
 
@@ -194,22 +201,76 @@ def test_review_mode_waits_for_approval(registry_config: Config, trained, datase
     good, _ = trained
     config = registry_config.model_copy(update={"registry": registry_config.registry.model_copy(
         update={"review_mode": True})})
-    held = register_candidate(config, good, dataset, log=lambda _: None)
+    held = register_stage(config, good, dataset, log=lambda _: None)
     assert held.decision.alias == "challenger" and "review mode" in held.decision.summary()
     from mlflow import MlflowClient
 
-    event = approve(MlflowClient(), config.registry.model_name, held.version, "looks right")
+    event = approve(MlflowClient(), config.registry.model_name, held.version, "looks right",
+                    prepare=lambda version: prepare_champion(config, version, dataset))
     assert event.alias == "champion" and event.who and event.why == "looks right"
-    # the approved champion gets what the gate gives one it promotes: its index and drift reference
-    from apparel.index import fetch_catalog_index
-    from apparel.stages.index import index_approved
-
-    assert index_approved(config, held.version, dataset)["built"]
-    assert fetch_catalog_index(config, held.version).meta.model_version == held.version
-    assert (Path(config.monitoring.folder) / "references" / f"v{held.version}").is_dir()
-    assert "already has its index" in index_approved(config, held.version, dataset)["message"]
+    assert champion_ready(config, held.version)
+    assert "already has its index and drift reference" in prepare_champion(config, held.version, dataset)["message"]
     with pytest.raises(ValueError, match="no version 99"):
         approve(MlflowClient(), config.registry.model_name, "99")
+
+
+def champion_ready(config: Config, version: str) -> bool:
+    """What a server needs to start on ``version``: its own catalog index and its drift reference."""
+    return (fetch_catalog_index(config, version).meta.model_version == version
+            and load_reference(config, version) is not None)
+
+
+def index_vectors_of(config: Config, version: str, model_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(the first catalog vectors of ``version``'s index, the same images embedded by ``model_dir``)."""
+    catalog = fetch_catalog_index(config, version)
+    runtime = InferenceRuntime(ApparelNet.load(model_dir), config.data.max_image_pixels)
+    return catalog.vectors()[:4], runtime.predict(catalog.rows["image"].tolist()[:4]).embeddings
+
+
+def forget_champion_artefacts(config: Config, version: str) -> None:
+    """The state of a version that was champion before champions kept their index: none, no reference."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    run_id = client.get_model_version(config.registry.model_name, version).tags["run_id"]
+    artefacts = Path(urllib.parse.urlparse(client.get_run(run_id).info.artifact_uri).path)  # the embedded store
+    for folder in (artefacts / "index", artefacts / "monitoring", local_copy(config, version)):
+        shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize("registry_config", ["embedded"], indirect=True)
+def test_every_path_to_champion_leaves_it_with_its_index_or_refuses(registry_config: Config, trained,
+                                                                    dataset: Path) -> None:
+    """Regression: `apparel register` made v2 champion without its index; no server could start after."""
+    from mlflow import MlflowClient
+
+    good, random = trained
+    first = register_stage(registry_config, good, dataset, log=lambda _: None)  # the gate: pipeline and CLI
+    client, name = MlflowClient(), registry_config.registry.model_name  # once the store is configured
+    assert holder(client, name, CHAMPION) == first.version and champion_ready(registry_config, first.version)
+
+    refused = f"has no search index and no drift reference.*champion stays v{first.version}.*`apparel index"
+    with pytest.raises(NotReady, match=refused):  # a gate given no way to build them does not move the alias
+        register_candidate(with_seed(registry_config, 1), good, dataset, log=lambda _: None)
+    assert holder(client, name, CHAMPION) == first.version
+
+    review = registry_config.model_copy(update={"registry": registry_config.registry.model_copy(
+        update={"review_mode": True})})
+    held = register_stage(review, random, dataset, log=lambda _: None)
+    with pytest.raises(NotReady, match=refused):
+        approve(client, name, held.version)
+    assert holder(client, name, CHAMPION) == first.version
+    approve(client, name, held.version, prepare=lambda version: prepare_champion(review, version, dataset))
+    assert holder(client, name, CHAMPION) == held.version and champion_ready(review, held.version)
+    np.testing.assert_allclose(*index_vectors_of(review, held.version, random), atol=1e-4)  # its own weights
+
+    forget_champion_artefacts(review, first.version)
+    with pytest.raises(NotReady, match=f"v{first.version} has no search index"):
+        rollback(client, name)
+    assert holder(client, name, CHAMPION) == held.version
+    event = rollback(client, name, prepare=lambda version: prepare_champion(review, version, dataset))
+    assert event.version == first.version and champion_ready(review, first.version)
+    np.testing.assert_allclose(*index_vectors_of(review, first.version, good), atol=1e-4)
 
 
 WRITER = """
@@ -345,3 +406,23 @@ def test_every_store_call_waits_out_a_locked_sqlite_store(tmp_path: Path) -> Non
         release.join()
         holder.close()
     assert mlflow.get_run(run.info.run_id).data.metrics == {"m": 1.0}
+
+
+@pytest.mark.parametrize("registry_config", ["embedded"], indirect=True)
+def test_search_as_served_is_logged_shown_and_summarised(registry_config: Config, trained, dataset: Path) -> None:
+    from mlflow import MlflowClient
+
+    from apparel.evaluation.report import served_line
+    from apparel.stages.pipeline import _metrics
+
+    good, _ = trained
+    registered = register_stage(registry_config, good, dataset, log=lambda _: None)
+    metrics = MlflowClient().get_run(registered.run_id).data.metrics
+    test_queries = len(frozen_eval_set(registry_config, Dataset.load(dataset))[0])
+    assert metrics["served.gallery"] == len(Dataset.load(dataset).manifest) > test_queries
+    assert 0 < metrics["served.queries"] <= test_queries
+    assert {f"served.{m}" for m in ("recall_at_1", "recall_at_5", "recall_at_10", "map_at_r")} <= set(metrics)
+    line = served_line(registered.report.served)
+    assert line in registered.card and _metrics(registry_config, registered.version)[-1] == line
+    assert line.startswith(f"search as served: Recall@1 {metrics['served.recall_at_1']:.3f}, Recall@5 ")
+    assert line.endswith(f"test queries against the {len(Dataset.load(dataset).manifest)}-image catalog index)")

@@ -111,3 +111,26 @@ def test_mismatched_index_is_refused_at_start_in_one_line(swap_store: Store) -> 
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and f"not v{version}" in lines[0], result.stderr
+
+
+def test_a_champion_without_an_index_is_refused_at_start_naming_the_command_that_builds_it(swap_store: Store
+                                                                                            ) -> None:
+    """Regression: a champion left without its index stopped every new server with a line naming no fix."""
+    version = swap_store.register(seed=4, index="none")  # champion set by hand: a store from before the guard
+    config_file = swap_store.root / "config.yaml"
+    result = subprocess.run(apparel_command(config_file, "serve", "--port", "1"), capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and f"no catalog index: `apparel index {version}` builds it" in lines[0], result.stderr
+    built = subprocess.run(apparel_command(config_file, "index", version, "--catalog", str(swap_store.dataset.root)),
+                           capture_output=True, text=True, timeout=600, cwd=swap_store.root)
+    assert built.returncode == 0 and built.stdout.startswith("index: "), built.stderr
+    from mlflow import MlflowClient
+
+    from apparel.registry.aliases import champion_missing
+    from apparel.registry.tracking import configure
+
+    configure(swap_store.config.registry)
+    assert champion_missing(MlflowClient(), swap_store.name, version) == []  # index and drift reference
+    start_server(swap_store).stop()  # the fix it named is enough: a server starts on that champion

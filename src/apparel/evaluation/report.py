@@ -21,6 +21,9 @@ class EvaluationReport:
     retrieval: dict[str, dict[str, float]] = field(default_factory=dict)  # vertical → Recall@K, MAP@R
     attributes: dict[str, dict[str, float]] = field(default_factory=dict)  # attribute → accuracy, F1, AUC …
     eval_set: str = ""
+    # Recall@K, MAP@R, queries, gallery: test queries against the whole catalog index (as served); empty for
+    # reports that predate it or were not scored that way (the champion's, on the gate's side)
+    served: dict[str, float] = field(default_factory=dict)
 
     def recall_at_1(self) -> dict[str, float]:
         return {v: s["recall@1"] for v, s in self.retrieval.items()}
@@ -29,13 +32,15 @@ class EvaluationReport:
         return {a: s["accuracy"] for a, s in self.attributes.items()}
 
     def flat_metrics(self) -> dict[str, float]:
-        """MLflow-ready names: ``retrieval.tops.recall_at_1``, ``attribute.colour.accuracy``."""
+        """MLflow-ready names: ``retrieval.tops.recall_at_1``, ``attribute.colour.accuracy``,
+        ``served.recall_at_1``."""
         flat = {}
         for kind, table in (("retrieval", self.retrieval), ("attribute", self.attributes)):
             for key, scores in table.items():
                 for metric, value in scores.items():
                     if value == value:  # NaN AUCs are not metrics
                         flat[f"{kind}.{key}.{metric.replace('@', '_at_')}"] = float(value)
+        flat.update({f"served.{metric.replace('@', '_at_')}": float(value) for metric, value in self.served.items()})
         if self.retrieval:
             flat["retrieval.mean.recall_at_1"] = float(np.mean(list(self.recall_at_1().values())))
         if self.attributes:
@@ -48,6 +53,14 @@ class EvaluationReport:
     @classmethod
     def load(cls, path: Path) -> EvaluationReport:
         return cls(**json.loads(Path(path).read_text()))
+
+
+def served_line(served: dict[str, float]) -> str:
+    """'search as served: Recall@1 0.620, ...' from served metrics (keys recall@1 or recall_at_1)."""
+    get = {k.replace("_at_", "@"): v for k, v in served.items()}.__getitem__
+    return (f"search as served: Recall@1 {get('recall@1'):.3f}, Recall@5 {get('recall@5'):.3f}, Recall@10 "
+            f"{get('recall@10'):.3f}, MAP@R {get('map@r'):.3f} ({int(get('queries'))} test queries against the "
+            f"{int(get('gallery'))}-image catalog index)")
 
 
 def evaluate_apparel_model(model: ApparelNet, frame: pd.DataFrame, label: str, eval_set: str = ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -22,6 +23,14 @@ from apparel.registry.tracking import actor, retry
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 AUDIT_PREFIX = "audit."
+# What the service needs of a champion, as artefacts of the version's run: its catalog search index
+# (apparel.index.ARTIFACT_PATH) and its drift reference (apparel.monitoring.reference.ARTIFACT_PATH).
+CHAMPION_ARTEFACTS = {"index": "search index", "monitoring/reference": "drift reference"}
+Prepare = Callable[[str], object]  # builds what a version lacks to be champion, before the alias moves
+
+
+class NotReady(ValueError):
+    """A version that would be champion without its search index or drift reference; one line."""
 
 
 @dataclass
@@ -68,9 +77,30 @@ def audit_key() -> str:
     return f"{AUDIT_PREFIX}{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
 
 
+def champion_missing(client: MlflowClient, name: str, version: str) -> list[str]:
+    """What ``version`` lacks to be served as champion (empty when it has all of it)."""
+    run_id = retry(client.get_model_version)(name, str(version)).tags.get("run_id")
+    if not run_id:
+        return list(CHAMPION_ARTEFACTS.values())
+    return [what for path, what in CHAMPION_ARTEFACTS.items() if not retry(client.list_artifacts)(run_id, path)]
+
+
+def require_champion_ready(client: MlflowClient, name: str, version: str) -> None:
+    """Refuses (:class:`NotReady`) a champion the service could not start on: no new server starts on a
+    champion without an index, so the alias never points at one."""
+    missing = champion_missing(client, name, version)
+    if missing:
+        current = holder(client, name, CHAMPION)
+        raise NotReady(f"v{version} has no {' and no '.join(missing)}, so it cannot be champion (champion stays "
+                       f"{f'v{current}' if current else 'unset'}): `apparel index {version}` builds them")
+
+
 def move_alias(client: MlflowClient, name: str, alias: str, version: str, why: str,
                rollback: bool = False) -> AuditEvent:
-    """Points ``alias`` at ``version`` and records who did it and why."""
+    """Points ``alias`` at ``version`` and records who did it and why; ``champion`` only moves to a
+    version with its search index and drift reference."""
+    if alias == CHAMPION:
+        require_champion_ready(client, name, version)
     event = AuditEvent(datetime.now(UTC).isoformat(timespec="seconds"), actor(), alias, str(version),
                        holder(client, name, alias), why, rollback)
     retry(client.set_registered_model_alias)(name, alias, str(version))
@@ -93,9 +123,9 @@ def champion_lineage(events: list[AuditEvent]) -> list[str]:
     return stack
 
 
-def rollback(client: MlflowClient, name: str, why: str = "rollback") -> AuditEvent:
+def rollback(client: MlflowClient, name: str, why: str = "rollback", prepare: Prepare | None = None) -> AuditEvent:
     """Moves ``champion`` back to the version that held it before the current one; a second rollback
-    goes further back."""
+    goes further back. ``prepare`` first gives that version what it lacks to be champion."""
     current = holder(client, name, CHAMPION)
     if current is None:
         raise ValueError(f"model '{name}' has no champion to roll back")
@@ -104,17 +134,22 @@ def rollback(client: MlflowClient, name: str, why: str = "rollback") -> AuditEve
         del lineage[lineage.index(current):]
     if not lineage:
         raise ValueError(f"model '{name}': no earlier champion than v{current}")
+    if prepare is not None:
+        prepare(lineage[-1])
     return move_alias(client, name, CHAMPION, lineage[-1], f"{why} (was v{current})", rollback=True)
 
 
-def approve(client: MlflowClient, name: str, version: str, why: str = "approved in review") -> AuditEvent:
-    """Review mode: a person promotes a challenger to champion."""
+def approve(client: MlflowClient, name: str, version: str, why: str = "approved in review",
+            prepare: Prepare | None = None) -> AuditEvent:
+    """Review mode: a person promotes a challenger to champion; ``prepare`` first gives it what it lacks."""
     try:
         retry(client.get_model_version)(name, str(version))
     except MlflowException as error:
         raise ValueError(f"model '{name}' has no version {version}") from error
     if holder(client, name, CHAMPION) == str(version):
         raise ValueError(f"v{version} already is the champion")
+    if prepare is not None:
+        prepare(str(version))
     event = move_alias(client, name, CHAMPION, str(version), why)
     retry(client.set_model_version_tag)(name, str(version), "gate.decision", "approved")
     return event

@@ -7,7 +7,7 @@ import html
 import tempfile
 from pathlib import Path
 
-from apparel.evaluation.report import EvaluationReport
+from apparel.evaluation.report import EvaluationReport, served_line
 from apparel.registry import reports
 
 
@@ -31,7 +31,8 @@ def evaluation_html(report: EvaluationReport, baselines: dict[str, EvaluationRep
         reports.recall_curves(report, curves)
         reports.comparison_bars({**baselines, "unified": report}, bars)
         plots = _image(curves) + _image(bars)
+    served = f"<p>{html.escape(served_line(report.served))}</p>" if report.served else ""
     return ("<html><head><style>body{font-family:sans-serif} td,th{padding:2px 8px;text-align:right}</style>"
             f"</head><body><h1>Evaluation on {html.escape(report.eval_set)}</h1>{plots}"
-            f"{_table(report.retrieval, 'Retrieval per vertical')}{_table(report.attributes, 'Attributes')}"
+            f"{_table(report.retrieval, 'Retrieval per vertical')}{served}{_table(report.attributes, 'Attributes')}"
             "</body></html>")

@@ -133,13 +133,16 @@ def evaluate_candidate(config: Config, model_dir: Path, dataset_root: Path, out_
                        teachers: dict[str, Path] | None = None) -> EvaluationReport:
     """The candidate's one evaluation on the frozen set: ``evaluation.json``, ``baselines.json`` (the
     specialists in ``teachers``, scored beside it) and the plots people look at, all in ``out_dir``
-    (register logs the folder as the run's ``reports/``)."""
+    (register logs the folder as the run's ``reports/``). Besides the per-split figures, the frozen set's
+    queries are scored against the whole catalog at ``dataset_root`` as the service searches it."""
     from apparel.evaluation.embeddings import evaluate_models
     from apparel.models.embedding import EmbeddingNet
+    from apparel.stages.evaluate import served_search_scores
 
     frame, eval_set = frozen_eval_set(config, Dataset.load(dataset_root))
     model = ApparelNet.load(model_dir)
     report, embeddings = evaluate_apparel_model(model, frame, config.data.label, eval_set)
+    report.served = served_search_scores(config, model, dataset_root, frame)
     out_dir.mkdir(parents=True, exist_ok=True)
     baselines = {}
     if teachers:
@@ -162,9 +165,12 @@ def read_evaluation(evaluation_dir: Path) -> tuple[EvaluationReport, dict[str, E
 
 
 def register_candidate(config: Config, model_dir: Path, dataset_root: Path, evaluation_dir: Path | None = None,
-                       teachers: dict[str, Path] | None = None, log=print) -> Registration:
+                       teachers: dict[str, Path] | None = None, log=print,
+                       prepare: aliases.Prepare | None = None) -> Registration:
     """Gate and register the candidate evaluated in ``evaluation_dir`` (evaluated here, beside
-    ``teachers``, when None); an identical candidate registers nothing."""
+    ``teachers``, when None); an identical candidate registers nothing. A version the gate promotes gets
+    ``prepare`` (its search index and drift reference) before the champion alias moves; without it the
+    alias refuses to move (:class:`aliases.NotReady`)."""
     configure(config.registry)
     client, name = MlflowClient(), config.registry.model_name
     dataset = Dataset.load(dataset_root)
@@ -181,11 +187,11 @@ def register_candidate(config: Config, model_dir: Path, dataset_root: Path, eval
         if evaluation_dir is None:
             evaluation_dir = Path(scratch)
             evaluate_candidate(config, model_dir, dataset_root, evaluation_dir, teachers)
-        return _register(config, client, model_dir, dataset, key, evaluation_dir, log)
+        return _register(config, client, model_dir, dataset, key, evaluation_dir, log, prepare)
 
 
 def _register(config: Config, client: MlflowClient, model_dir: Path, dataset: Dataset, key: str,
-              evaluation_dir: Path, log) -> Registration:
+              evaluation_dir: Path, log, prepare: aliases.Prepare | None) -> Registration:
     name = config.registry.model_name
     report, baselines = read_evaluation(evaluation_dir)
     frame, eval_set = frozen_eval_set(config, dataset)
@@ -222,6 +228,8 @@ def _register(config: Config, client: MlflowClient, model_dir: Path, dataset: Da
                        "dataset.version": dataset.info.version, "run_id": run.info.run_id,
                        CANDIDATE_KEY_TAG: key}.items():
         retry(client.set_model_version_tag)(name, version, tag, value)
+    if decision.promote and prepare is not None:
+        prepare(version)
     aliases.move_alias(client, name, decision.alias, version, f"gate: {decision.summary()}")
     champion_now = version if decision.promote else champion_version
     result = Registration(name, version, run.info.run_id, decision, report, card, champion=champion_now)

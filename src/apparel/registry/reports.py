@@ -15,7 +15,7 @@ import torch  # noqa: E402
 from sklearn.metrics import confusion_matrix  # noqa: E402
 
 from apparel.data.dataset import load_images, normalize  # noqa: E402
-from apparel.evaluation.report import EvaluationReport  # noqa: E402
+from apparel.evaluation.report import EvaluationReport, served_line  # noqa: E402
 from apparel.evaluation.retrieval import KS  # noqa: E402
 from apparel.models.attributes import ApparelNet  # noqa: E402
 
@@ -108,6 +108,9 @@ Dataset version `{dataset.get('version')}` from `{dataset.get('source')}` ({data
 | vertical | Recall@1 | Recall@5 | Recall@10 | MAP@R |
 |---|---|---|---|---|
 {rows}
+
+## Search as served (test queries against the whole catalog index, own image left out)
+{served_line(report.served) if report.served else "not measured for this version"}
 
 ## Attributes
 | attribute | accuracy | macro-F1 | AUC |

@@ -72,7 +72,8 @@ def load_served_model(config: Config, name: str, version: str) -> ServedModel:
     try:
         index = fetch_catalog_index(config, version)
     except FileNotFoundError as error:
-        raise ModelUnavailable(f"models:/{name}/{version} has no catalog index: {error}") from error
+        raise ModelUnavailable(f"models:/{name}/{version} has no catalog index: `apparel index {version}` builds it "
+                               "(and its drift reference)") from error
     except IndexMismatch as error:
         raise ModelUnavailable(f"models:/{name}/{version}: {error}") from error
     meta = index.meta

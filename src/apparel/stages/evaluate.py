@@ -37,6 +37,25 @@ def evaluate_stage(config: Config, dataset_root: Path, model_dir: Path, teachers
     return report.flat_metrics()
 
 
+def served_search_scores(config: Config, model, dataset_root: Path, frame) -> dict[str, float]:
+    """Search quality as served: the test queries in ``frame`` (the frozen set the gate scores) searched
+    through ``model``'s index over the whole catalog at ``dataset_root``, built as the index stage builds
+    it, each query's own image left out. ``model`` is an ApparelNet, ``frame`` a DataFrame."""
+    import pandas as pd
+
+    from apparel.data.manifest import label_values
+    from apparel.evaluation.served import served_retrieval
+    from apparel.inference import InferenceRuntime
+    from apparel.stages.index import catalog_index_of
+
+    dataset = Dataset.load(dataset_root)
+    catalog = catalog_index_of(config, model, dataset, "candidate")
+    queries = frame[pd.notna(label_values(frame, config.data.label))]
+    embeddings = InferenceRuntime(model, config.data.max_image_pixels).predict(queries["image"].tolist()).embeddings
+    return served_retrieval(catalog.search, embeddings, queries["sha256"], label_values(queries, config.data.label),
+                            dataset.manifest["sha256"], label_values(dataset.manifest, config.data.label))
+
+
 def catalog_stage(config: Config, model: str, queries: Path, gallery: Path | None, query_split: str,
                   gallery_split: str, label: str, out: Path | None):
     """`apparel evaluate`: one model (folder or MLflow URI) scored on any ingested catalog(s)."""

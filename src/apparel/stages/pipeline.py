@@ -115,6 +115,7 @@ def _nothing_registered(config: Config, run: str) -> str:
 def _metrics(config: Config, version: str) -> list[str]:
     from mlflow import MlflowClient
 
+    from apparel.evaluation.report import served_line
     from apparel.registry.tracking import configure, retry
 
     configure(config.registry)
@@ -125,7 +126,9 @@ def _metrics(config: Config, version: str) -> list[str]:
               k.endswith(".recall_at_1")}
     accuracy = {k.split(".")[1]: v for k, v in metrics.items() if k.startswith("attribute.") and
                 k.endswith(".accuracy")}
-    return [figures("Recall@1", recall), figures("attribute accuracy", accuracy)]
+    served = {k.removeprefix("served."): v for k, v in metrics.items() if k.startswith("served.")}
+    return [figures("Recall@1", recall), figures("attribute accuracy", accuracy),
+            *([served_line(served)] if served else [])]
 
 
 def _where_to_look(config: Config) -> list[str]:
