@@ -133,7 +133,7 @@ def evaluate_candidate(config: Config, model_dir: Path, dataset_root: Path, out_
                        teachers: dict[str, Path] | None = None) -> EvaluationReport:
     """The candidate's one evaluation on the frozen set: ``evaluation.json``, ``baselines.json`` (the
     specialists in ``teachers``, scored beside it) and the plots people look at, all in ``out_dir``
-    (register logs the folder as the run's ``reports/``). Besides the per-split figures, the frozen set's
+    (register logs the folder as the run's ``reports/``). Besides the per-split figures, the catalog's test
     queries are scored against the whole catalog at ``dataset_root`` as the service searches it."""
     from apparel.evaluation.embeddings import evaluate_models
     from apparel.models.embedding import EmbeddingNet
@@ -142,7 +142,7 @@ def evaluate_candidate(config: Config, model_dir: Path, dataset_root: Path, out_
     frame, eval_set = frozen_eval_set(config, Dataset.load(dataset_root))
     model = ApparelNet.load(model_dir)
     report, embeddings = evaluate_apparel_model(model, frame, config.data.label, eval_set)
-    report.served = served_search_scores(config, model, dataset_root, frame)
+    report.served = served_search_scores(config, model, dataset_root)
     out_dir.mkdir(parents=True, exist_ok=True)
     baselines = {}
     if teachers:

@@ -37,10 +37,12 @@ def evaluate_stage(config: Config, dataset_root: Path, model_dir: Path, teachers
     return report.flat_metrics()
 
 
-def served_search_scores(config: Config, model, dataset_root: Path, frame) -> dict[str, float]:
-    """Search quality as served: the test queries in ``frame`` (the frozen set the gate scores) searched
-    through ``model``'s index over the whole catalog at ``dataset_root``, built as the index stage builds
-    it, each query's own image left out. ``model`` is an ApparelNet, ``frame`` a DataFrame."""
+def served_search_scores(config: Config, model, dataset_root: Path) -> dict[str, float]:
+    """Search quality as served: the test split of the catalog at ``dataset_root`` searched through
+    ``model``'s index over that whole catalog, built as the index stage builds it, each query's own image
+    left out. The catalog's own test split, not the frozen gate set: after a new drop the gate set's
+    products need not be in the catalog the service searches (found by `apparel run loop`, whose
+    retraining failed here). ``model`` is an ApparelNet."""
     import pandas as pd
 
     from apparel.data.manifest import label_values
@@ -50,7 +52,8 @@ def served_search_scores(config: Config, model, dataset_root: Path, frame) -> di
 
     dataset = Dataset.load(dataset_root)
     catalog = catalog_index_of(config, model, dataset, "candidate")
-    queries = frame[pd.notna(label_values(frame, config.data.label))]
+    test = dataset.split("test")
+    queries = test[pd.notna(label_values(test, config.data.label))]
     embeddings = InferenceRuntime(model, config.data.max_image_pixels).predict(queries["image"].tolist()).embeddings
     return served_retrieval(catalog.search, embeddings, queries["sha256"], label_values(queries, config.data.label),
                             dataset.manifest["sha256"], label_values(dataset.manifest, config.data.label))

@@ -48,12 +48,16 @@ def loop_config(config: Config, folder: Path, http_port: int, grpc_port: int) ->
 
 
 def draw_drop(config: Config, folder: Path, drop: int, new_look: list[str]) -> list[Path]:
-    """A catalog drop like the default catalog: drop ``drop``'s products, ``new_look`` verticals changed."""
+    """A catalog drop like the default catalog: drop ``drop``'s products, ``new_look`` verticals changed;
+    its photos in the order traffic sends them (verticals mixed, as users' requests are)."""
+    import numpy as np
+
     from apparel.data.synthetic import generate_catalog
 
     synthetic = config.data.synthetic.model_copy(update={"drop": drop, "new_look": new_look})
     labels = generate_catalog(synthetic, folder)
-    return sorted((labels.parent / "images").glob("*.jpg"))
+    photos = sorted((labels.parent / "images").glob("*.jpg"))
+    return [photos[i] for i in np.random.default_rng(drop).permutation(len(photos))]
 
 
 class Traffic:
@@ -196,6 +200,7 @@ class Loop:
         outcome, log_file = Path(events[0].run["outcome"]), events[0].run["log"]
         self.step(f"retraining {', '.join(events[0].drifted)} on the newest drop (log {log_file})", began)
         self.load = BackgroundTraffic(self.url, sorted((self.folder / "drops" / "02" / "images").glob("*.jpg")))
+        # (every photo of the drop, in turn: the server's answers during the swap are what is counted)
         wait_for(outcome.is_file, 3600, "the retraining run", poll_s=5)
         result = json.loads(outcome.read_text())
         self.result.figures["retraining_seconds"] = time.monotonic() - began
