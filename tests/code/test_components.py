@@ -121,7 +121,9 @@ def test_evaluate_once_register_gate_index_retrain(steps: dict, monkeypatch) -> 
     index = dsl.Artifact(uri=str(root / "index"))
     run(build_index, dataset, candidate, version, decision, config, index)
     outcome = json.loads((root / "index" / "outcome.json").read_text())
-    assert outcome["built"] and outcome["version"] == "1"  # the champion's index, logged with v1
+    # register built v1's index before the alias moved (a champion never lacks one); this step copies it
+    assert (outcome["version"], outcome["decision"], outcome["built"]) == ("1", "champion", False)
+    assert list((root / "index").glob("*.faiss"))
 
     assert run(check_new_data, dataset, config) == "skip"
     tuned = dsl.Model(uri=str(root / "tuned"))
