@@ -155,13 +155,13 @@ class Loop:
         self.log(self.result.lines[-1])
 
     def monitor(self) -> list:
-        """One drift job run over everything logged so far (waits for the log to hold it)."""
+        """One drift job run over everything logged so far (``traffic`` has waited for the log to hold it)."""
         from apparel.monitoring.runner import run_monitor
 
         return run_monitor(self.config, log=lambda line: None)
 
-    def traffic(self, images: list[Path], traffic: Traffic | None = None) -> Traffic:
-        traffic = traffic or Traffic(self.url)
+    def traffic(self, images: list[Path]) -> Traffic:
+        traffic = Traffic(self.url)
         expected = logged_rows(self.config) + len(images)
         traffic.send(images)
         wait_for(lambda: logged_rows(self.config) >= expected - traffic.failed, 60, "the request log filling")
